@@ -1,0 +1,3 @@
+//! redmite: an in-memory, Redis-compatible store with a Dynomite-compatible replication layer.
+//!
+//! See `ARCHITECTURE.md` for the map of modules.
