@@ -1,3 +1,29 @@
-//! redmite: an in-memory, Redis-compatible store with a Dynomite-compatible replication layer.
+//! redmite: an in-memory, Redis-compatible store with a Dynomite-compatible
+//! replication layer, in one binary.
 //!
-//! See `ARCHITECTURE.md` for the map of modules.
+//! # Layout
+//! - [`resp`]: the wire protocol, pure byte ↔ value code.
+//! - [`store`]: the keyspace (databases, values, expiry); no I/O, no async.
+//! - [`commands`]: the command table, the one dispatch gate, and the handlers.
+//! - [`server`]: listener, connections, background cron.
+//! - [`params`]: Redis-style runtime parameters (CONFIG GET/SET, `--name value`).
+//! - [`clients`], [`info`], [`num`], [`glob`]: supporting pieces.
+//!
+//! See `ARCHITECTURE.md` for the invariants between them.
+
+pub mod app;
+pub mod cli;
+pub mod clients;
+pub mod commands;
+pub mod glob;
+pub mod info;
+pub mod logging;
+pub mod num;
+pub mod params;
+pub mod resp;
+pub mod server;
+pub mod store;
+
+/// The Redis version whose behaviour redmite implements, reported as `redis_version`
+/// so that clients gating features on it work.
+pub const REDIS_VERSION: &str = "7.0.15";

@@ -1,0 +1,267 @@
+//! The command table: every command's name, arity, flags, key positions, group and
+//! handler, declared once as data.
+//!
+//! Each family module (`string`, `keys`, `server`, ...) exports a `COMMANDS` slice;
+//! [`table`] joins them into one index built at first use. Everything that needs to
+//! know about commands reads it: the dispatcher (arity, auth, write policy),
+//! `COMMAND`/`COMMAND INFO`/`COMMAND DOCS`, `INFO commandstats`, and later ring
+//! routing (key positions) and replication (the WRITE flag). No code outside this
+//! module tree matches on command names.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+
+use super::error::CmdError;
+use super::Ctx;
+use crate::resp::Reply;
+
+pub type Handler = fn(&mut Ctx, &[Bytes]) -> Result<Reply, CmdError>;
+
+/// Command flags, with Redis's meanings (see valkey's `server.h` block comment).
+pub mod flags {
+    /// May modify the keyspace. Replicated to peers when it does.
+    pub const WRITE: u32 = 1 << 0;
+    /// Only reads the keyspace.
+    pub const READONLY: u32 = 1 << 1;
+    /// May grow memory; refused when maxmemory is exceeded.
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const PUBSUB: u32 = 1 << 4;
+    pub const NOSCRIPT: u32 = 1 << 5;
+    pub const BLOCKING: u32 = 1 << 6;
+    pub const LOADING: u32 = 1 << 7;
+    pub const STALE: u32 = 1 << 8;
+    pub const SKIP_MONITOR: u32 = 1 << 9;
+    pub const SKIP_SLOWLOG: u32 = 1 << 10;
+    /// O(1) or O(log N); never blocks the server for long.
+    pub const FAST: u32 = 1 << 11;
+    /// Allowed before AUTH.
+    pub const NO_AUTH: u32 = 1 << 12;
+    pub const MAY_REPLICATE: u32 = 1 << 13;
+    /// Refused inside MULTI.
+    pub const NO_MULTI: u32 = 1 << 14;
+    /// Key positions depend on arguments (COMMAND GETKEYS asks the handler's parser).
+    pub const MOVABLE_KEYS: u32 = 1 << 15;
+    pub const ALLOW_BUSY: u32 = 1 << 16;
+    pub const NO_MANDATORY_KEYS: u32 = 1 << 17;
+    /// Redmite: runs only on the local node, never routed or replicated by the cluster
+    /// layer (server and connection commands).
+    pub const LOCAL: u32 = 1 << 18;
+
+    /// Flag names as `COMMAND INFO` prints them, in Redis's order.
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (SKIP_MONITOR, "skip_monitor"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (MAY_REPLICATE, "may_replicate"),
+        (NO_MULTI, "no_multi"),
+        (MOVABLE_KEYS, "movablekeys"),
+        (ALLOW_BUSY, "allow_busy"),
+        (NO_MANDATORY_KEYS, "no_mandatory_keys"),
+    ];
+}
+
+/// How to find the keys among the arguments when they are not at fixed positions.
+pub type KeyFinder = fn(&[Bytes]) -> Vec<usize>;
+
+/// One command (or subcommand) declared as data.
+pub struct Command {
+    /// Lower-case name; subcommands hold only their own part (`get` in `config|get`).
+    pub name: &'static str,
+    /// Redis convention: N means exactly N arguments including the name, -N at least N.
+    pub arity: i32,
+    pub flags: u32,
+    /// First key position (0 = no keys), last key (-1 = last argument), step.
+    pub keys: (i32, i32, i32),
+    /// The `COMMAND DOCS` group (`string`, `generic`, `server`, `connection`...).
+    pub group: &'static str,
+    pub summary: &'static str,
+    pub since: &'static str,
+    pub handler: Handler,
+    pub subcommands: &'static [Command],
+    /// For MOVABLE_KEYS commands: the argument positions that are keys.
+    pub key_finder: Option<KeyFinder>,
+}
+
+impl Command {
+    /// A plain command; the `sub`, `finder` and doc fields start empty.
+    pub const fn new(
+        name: &'static str,
+        arity: i32,
+        flags: u32,
+        keys: (i32, i32, i32),
+        group: &'static str,
+        handler: Handler,
+    ) -> Command {
+        Command {
+            name,
+            arity,
+            flags,
+            keys,
+            group,
+            summary: "",
+            since: "1.0.0",
+            handler,
+            subcommands: &[],
+            key_finder: None,
+        }
+    }
+
+    pub const fn sub(mut self, subcommands: &'static [Command]) -> Command {
+        self.subcommands = subcommands;
+        self
+    }
+
+    pub const fn finder(mut self, f: KeyFinder) -> Command {
+        self.key_finder = Some(f);
+        self
+    }
+
+    pub const fn doc(mut self, since: &'static str, summary: &'static str) -> Command {
+        self.since = since;
+        self.summary = summary;
+        self
+    }
+
+    pub fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+
+    /// The argument positions of the keys in `args` (COMMAND GETKEYS, routing).
+    pub fn key_positions(&self, args: &[Bytes]) -> Vec<usize> {
+        if let Some(f) = self.key_finder {
+            return f(args);
+        }
+        let (first, last, step) = self.keys;
+        if first <= 0 || step <= 0 {
+            return Vec::new();
+        }
+        let n = args.len() as i32;
+        let last = if last < 0 { n + last } else { last.min(n - 1) };
+        (first..=last)
+            .step_by(step as usize)
+            .map(|i| i as usize)
+            .collect()
+    }
+}
+
+/// A command found in the table, with its id for per-command statistics.
+#[derive(Clone, Copy)]
+pub struct Entry {
+    pub id: usize,
+    pub cmd: &'static Command,
+    /// Name including the container (`config|get`).
+    pub full_name: &'static str,
+}
+
+pub struct Table {
+    pub entries: Vec<Entry>,
+    top: HashMap<&'static str, usize>,
+    subs: HashMap<(usize, &'static str), usize>,
+}
+
+fn families() -> impl Iterator<Item = &'static Command> {
+    [
+        super::string::COMMANDS,
+        super::keys::COMMANDS,
+        super::connection::COMMANDS,
+        super::server::COMMANDS,
+    ]
+    .into_iter()
+    .flatten()
+}
+
+impl Table {
+    fn build() -> Table {
+        let mut t = Table {
+            entries: Vec::new(),
+            top: HashMap::new(),
+            subs: HashMap::new(),
+        };
+        for cmd in families() {
+            let id = t.entries.len();
+            t.entries.push(Entry {
+                id,
+                cmd,
+                full_name: cmd.name,
+            });
+            t.top.insert(cmd.name, id);
+            for sub in cmd.subcommands {
+                let sid = t.entries.len();
+                let full: &'static str =
+                    Box::leak(format!("{}|{}", cmd.name, sub.name).into_boxed_str());
+                t.entries.push(Entry {
+                    id: sid,
+                    cmd: sub,
+                    full_name: full,
+                });
+                t.subs.insert((id, sub.name), sid);
+            }
+        }
+        t
+    }
+
+    /// Looks up a top-level command by name, case-insensitively.
+    pub fn lookup(&self, name: &[u8]) -> Option<Entry> {
+        with_lower(name, |n| self.top.get(n).map(|&i| self.entries[i]))
+    }
+
+    /// Looks up a subcommand of `parent`.
+    pub fn lookup_sub(&self, parent: Entry, name: &[u8]) -> Option<Entry> {
+        with_lower(name, |n| {
+            self.subs.get(&(parent.id, n)).map(|&i| self.entries[i])
+        })
+    }
+
+    /// Top-level commands in table order.
+    pub fn top_level(&self) -> impl Iterator<Item = Entry> + '_ {
+        self.entries
+            .iter()
+            .copied()
+            .filter(|e| !e.full_name.contains('|'))
+    }
+
+    /// The subcommand entries of a container.
+    pub fn subcommands_of(&self, parent: Entry) -> Vec<Entry> {
+        parent
+            .cmd
+            .subcommands
+            .iter()
+            .filter_map(|s| {
+                self.subs
+                    .get(&(parent.id, s.name))
+                    .map(|&i| self.entries[i])
+            })
+            .collect()
+    }
+}
+
+/// Lower-cases a short name on the stack and calls `f` with it.
+fn with_lower<R>(name: &[u8], f: impl FnOnce(&str) -> Option<R>) -> Option<R> {
+    let mut buf = [0u8; 64];
+    if name.len() > buf.len() {
+        return None;
+    }
+    for (d, s) in buf.iter_mut().zip(name) {
+        *d = s.to_ascii_lowercase();
+    }
+    std::str::from_utf8(&buf[..name.len()]).ok().and_then(f)
+}
+
+/// The process-wide command table.
+pub fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    TABLE.get_or_init(Table::build)
+}

@@ -1,0 +1,168 @@
+//! Reply encoding for RESP2 and RESP3.
+//!
+//! One function writes a [`Reply`] in the shape the connection negotiated. RESP2
+//! flattens maps, turns sets into arrays, doubles into bulk strings and booleans into
+//! integers, exactly as Redis 7.0 does for clients that did not send `HELLO 3`.
+
+use bytes::{BufMut, BytesMut};
+
+use super::Reply;
+use crate::num::fmt_g17;
+
+/// Formats a double reply body as Redis 7.0 does (`%.17g`, `inf`, `-inf`).
+pub fn fmt_double(v: f64) -> String {
+    fmt_g17(v)
+}
+
+fn put_len(out: &mut BytesMut, prefix: u8, n: usize) {
+    let mut b = itoa::Buffer::new();
+    out.put_u8(prefix);
+    out.put_slice(b.format(n).as_bytes());
+    out.put_slice(b"\r\n");
+}
+
+fn put_bulk(out: &mut BytesMut, data: &[u8]) {
+    put_len(out, b'$', data.len());
+    out.put_slice(data);
+    out.put_slice(b"\r\n");
+}
+
+/// Error and status lines must stay on one line: Redis replaces CR/LF with spaces.
+fn put_line(out: &mut BytesMut, prefix: u8, text: &str) {
+    out.put_u8(prefix);
+    if text.bytes().any(|c| c == b'\r' || c == b'\n') {
+        out.put_slice(text.replace(['\r', '\n'], " ").as_bytes());
+    } else {
+        out.put_slice(text.as_bytes());
+    }
+    out.put_slice(b"\r\n");
+}
+
+/// Appends `reply` to `out` in protocol version `proto` (2 or 3).
+pub fn encode(reply: &Reply, proto: u8, out: &mut BytesMut) {
+    let resp3 = proto >= 3;
+    match reply {
+        Reply::Status(s) => put_line(out, b'+', s),
+        Reply::StatusOwned(s) => put_line(out, b'+', s),
+        Reply::Error(e) => put_line(out, b'-', e),
+        Reply::Int(i) => {
+            let mut b = itoa::Buffer::new();
+            out.put_u8(b':');
+            out.put_slice(b.format(*i).as_bytes());
+            out.put_slice(b"\r\n");
+        }
+        Reply::Bulk(b) => put_bulk(out, b),
+        Reply::Nil => out.put_slice(if resp3 { b"_\r\n" } else { b"$-1\r\n" }),
+        Reply::NilArray => out.put_slice(if resp3 { b"_\r\n" } else { b"*-1\r\n" }),
+        Reply::Array(items) => {
+            put_len(out, b'*', items.len());
+            for item in items {
+                encode(item, proto, out);
+            }
+        }
+        Reply::Map(pairs) => {
+            if resp3 {
+                put_len(out, b'%', pairs.len());
+            } else {
+                put_len(out, b'*', pairs.len() * 2);
+            }
+            for (k, v) in pairs {
+                encode(k, proto, out);
+                encode(v, proto, out);
+            }
+        }
+        Reply::Set(items) => {
+            put_len(out, if resp3 { b'~' } else { b'*' }, items.len());
+            for item in items {
+                encode(item, proto, out);
+            }
+        }
+        Reply::Push(items) => {
+            put_len(out, if resp3 { b'>' } else { b'*' }, items.len());
+            for item in items {
+                encode(item, proto, out);
+            }
+        }
+        Reply::Double(d) => {
+            let text = fmt_double(*d);
+            if resp3 {
+                put_line(out, b',', &text);
+            } else {
+                put_bulk(out, text.as_bytes());
+            }
+        }
+        Reply::Bool(b) => {
+            if resp3 {
+                out.put_slice(if *b { b"#t\r\n" } else { b"#f\r\n" });
+            } else {
+                out.put_slice(if *b { b":1\r\n" } else { b":0\r\n" });
+            }
+        }
+        Reply::Verbatim(b) => {
+            if resp3 {
+                put_len(out, b'=', b.len() + 4);
+                out.put_slice(b"txt:");
+                out.put_slice(b);
+                out.put_slice(b"\r\n");
+            } else {
+                put_bulk(out, b);
+            }
+        }
+        Reply::None => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn check(reply: Reply, resp2: &str, resp3: &str) {
+        for (proto, want) in [(2, resp2), (3, resp3)] {
+            let mut out = BytesMut::new();
+            encode(&reply, proto, &mut out);
+            assert_eq!(
+                String::from_utf8_lossy(&out),
+                want,
+                "{reply:?} in RESP{proto}"
+            );
+        }
+    }
+
+    #[test]
+    fn shapes() {
+        check(Reply::OK, "+OK\r\n", "+OK\r\n");
+        check(Reply::error("ERR x\r\ny"), "-ERR x  y\r\n", "-ERR x  y\r\n");
+        check(Reply::Int(-3), ":-3\r\n", ":-3\r\n");
+        check(
+            Reply::Bulk(Bytes::from_static(b"a\r\n")),
+            "$3\r\na\r\n\r\n",
+            "$3\r\na\r\n\r\n",
+        );
+        check(Reply::Nil, "$-1\r\n", "_\r\n");
+        check(Reply::NilArray, "*-1\r\n", "_\r\n");
+        check(
+            Reply::Map(vec![(Reply::bulk_from(b"k"), Reply::Int(1))]),
+            "*2\r\n$1\r\nk\r\n:1\r\n",
+            "%1\r\n$1\r\nk\r\n:1\r\n",
+        );
+        check(
+            Reply::Set(vec![Reply::Int(1)]),
+            "*1\r\n:1\r\n",
+            "~1\r\n:1\r\n",
+        );
+        check(Reply::Double(1.5), "$3\r\n1.5\r\n", ",1.5\r\n");
+        check(Reply::Double(f64::INFINITY), "$3\r\ninf\r\n", ",inf\r\n");
+        check(Reply::Bool(true), ":1\r\n", "#t\r\n");
+        check(
+            Reply::Verbatim(Bytes::from_static(b"hi")),
+            "$2\r\nhi\r\n",
+            "=6\r\ntxt:hi\r\n",
+        );
+        check(
+            Reply::Push(vec![Reply::Int(1)]),
+            "*1\r\n:1\r\n",
+            ">1\r\n:1\r\n",
+        );
+    }
+}

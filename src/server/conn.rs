@@ -1,0 +1,160 @@
+//! One client connection: read → decode → dispatch → encode → write.
+//!
+//! Pipelining is free: every complete request in the read buffer is decoded first,
+//! then the whole batch runs under a single acquisition of the store lock, and all
+//! replies go out in one write. A protocol error answers with Redis's error text and
+//! closes only this connection, after the replies of the requests before it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tracing::debug;
+
+use super::Shared;
+use crate::clients::Client;
+use crate::commands::{dispatch, Action, Ctx};
+use crate::resp::{encode, parse_request, Decoder, Limits, Reply};
+use crate::store::unix_ms;
+
+const READ_CHUNK: usize = 16 * 1024;
+
+pub async fn serve(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let _ = stream.set_nodelay(true);
+    let laddr = stream
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let now = unix_ms();
+    let (client, kill): (Option<Client>, Option<_>) = {
+        let mut store = shared.store.lock();
+        store.stats.total_connections += 1;
+        if store.clients.len() as u64 >= store.params.maxclients {
+            store.stats.rejected_connections += 1;
+            None
+        } else {
+            let id = store.clients.next_id();
+            let authed = store.params.requirepass.is_none();
+            let client = Client::new(id, peer.to_string(), laddr, now, authed);
+            let kill = store.clients.register(&client);
+            Some((client, kill))
+        }
+    }
+    .unzip();
+    let (Some(mut client), Some(kill)) = (client, kill) else {
+        let _ = stream
+            .write_all(b"-ERR max number of clients reached\r\n")
+            .await;
+        return;
+    };
+    debug!(id = client.id, %peer, "client connected");
+    let mut shutdown = shared.shutdown.subscribe();
+    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut wbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut dec = Decoder::default();
+    let mut pending: std::collections::VecDeque<Vec<Bytes>> = Default::default();
+    let mut read_bytes = 0u64;
+    'conn: loop {
+        let limits = Limits {
+            max_bulk_len: shared.store.lock().params.proto_max_bulk_len,
+            authenticated: client.authenticated,
+        };
+        let mut proto_err = None;
+        loop {
+            match parse_request(&mut dec, &mut rbuf, &limits) {
+                Ok(Some(cmd)) => pending.push_back(cmd),
+                Ok(None) => break,
+                Err(e) => {
+                    proto_err = Some(e);
+                    break;
+                }
+            }
+        }
+        while !pending.is_empty() {
+            let action = run_batch(
+                &shared,
+                &mut client,
+                &mut pending,
+                &mut wbuf,
+                &mut read_bytes,
+                rbuf.len(),
+            );
+            if !wbuf.is_empty() {
+                if stream.write_all(&wbuf).await.is_err() {
+                    break 'conn;
+                }
+                wbuf.clear();
+            }
+            match action {
+                Some(Action::Sleep(d)) => tokio::time::sleep(d).await,
+                Some(Action::Shutdown) => {
+                    shared.trigger_shutdown();
+                    break 'conn;
+                }
+                None => {}
+            }
+            if client.close_after_reply {
+                break 'conn;
+            }
+        }
+        if let Some(e) = proto_err {
+            let mut out = BytesMut::new();
+            encode(&Reply::Error(format!("ERR {e}")), client.proto, &mut out);
+            let _ = stream.write_all(&out).await;
+            debug!(id = client.id, "protocol error: {e}");
+            break;
+        }
+        if rbuf.capacity() - rbuf.len() < READ_CHUNK / 2 {
+            rbuf.reserve(READ_CHUNK);
+        }
+        tokio::select! {
+            r = stream.read_buf(&mut rbuf) => match r {
+                Ok(0) | Err(_) => break,
+                Ok(n) => read_bytes += n as u64,
+            },
+            _ = kill.notified() => break,
+            _ = shutdown.wait_for(|s| *s) => break,
+        }
+    }
+    let mut store = shared.store.lock();
+    store.clients.unregister(client.id);
+    debug!(id = client.id, "client disconnected");
+}
+
+/// Runs queued requests under one store lock until they are done or one of them asks
+/// the connection to act (sleep, shut down, close). Replies are appended to `wbuf`.
+fn run_batch(
+    shared: &Shared,
+    client: &mut Client,
+    pending: &mut std::collections::VecDeque<Vec<Bytes>>,
+    wbuf: &mut BytesMut,
+    read_bytes: &mut u64,
+    qbuf: usize,
+) -> Option<Action> {
+    let mut store = shared.store.lock();
+    store.stats.net_input_bytes += std::mem::take(read_bytes);
+    let before = wbuf.len();
+    let mut action = None;
+    while let Some(args) = pending.pop_front() {
+        let now_ms = unix_ms();
+        let mut ctx = Ctx {
+            store: &mut store,
+            client,
+            now_ms,
+            action: None,
+        };
+        let reply = dispatch(&mut ctx, &args);
+        action = ctx.action.take();
+        encode(&reply, client.proto, wbuf);
+        if action.is_some() || client.close_after_reply {
+            break;
+        }
+    }
+    client.last_interaction_ms = unix_ms();
+    client.qbuf = qbuf;
+    store.stats.net_output_bytes += (wbuf.len() - before) as u64;
+    store.clients.update(client);
+    action
+}

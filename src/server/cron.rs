@@ -1,0 +1,34 @@
+//! Background work Redis does in `serverCron`: active expiry and incremental rehash.
+//!
+//! Runs `hz` times a second. Each run holds the store lock for at most a small time
+//! budget, so expired keys are reclaimed without ever being read and no client waits
+//! long behind it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::Shared;
+use crate::store::unix_ms;
+
+/// The share of each tick spent on expiry, as Redis's default effort (25%).
+const BUDGET_SHARE: u32 = 4;
+
+pub async fn run(shared: Arc<Shared>) {
+    let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::from_os_rng();
+    loop {
+        let hz = shared.store.lock().params.hz.max(1);
+        let period = Duration::from_millis(1000 / hz);
+        tokio::time::sleep(period).await;
+        let mut store = shared.store.lock();
+        let now = unix_ms();
+        let deadline = Instant::now() + period / BUDGET_SHARE;
+        for db in store.dbs.iter_mut() {
+            db.active_expire(now, &mut rng, deadline);
+            db.data.rehash_for(Duration::from_micros(500));
+            db.expires.rehash_for(Duration::from_micros(200));
+            if Instant::now() >= deadline {
+                break;
+            }
+        }
+    }
+}
