@@ -37,19 +37,37 @@ ERROR_TYPES = b"-!"
 _PROCS = []
 
 
+def _kill_group(p, sig):
+    """Signal the process group of a server we started (each runs in its own
+    session, so a wrapper script's children go too)."""
+    try:
+        os.killpg(p.pid, sig)
+    except OSError:
+        try:
+            p.send_signal(sig)
+        except OSError:
+            pass
+
+
+def _stop_proc(p):
+    if p.poll() is None:
+        _kill_group(p, signal.SIGTERM)
+        try:
+            p.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            _kill_group(p, signal.SIGKILL)
+            p.wait(timeout=3)
+    # a wrapper may have exited while a child it started lives on
+    _kill_group(p, signal.SIGKILL)
+
+
 def _cleanup():
     while _PROCS:
         p = _PROCS.pop()
-        if p.poll() is None:
-            try:
-                p.terminate()
-                p.wait(timeout=3)
-            except Exception:
-                try:
-                    p.kill()
-                    p.wait(timeout=3)
-                except Exception:
-                    pass
+        try:
+            _stop_proc(p)
+        except Exception:
+            pass
 
 
 def _on_signal(signum, _frame):
@@ -90,7 +108,7 @@ class Server:
             try:
                 self.proc = subprocess.Popen(
                     argv, cwd=self.workdir, stdin=subprocess.DEVNULL,
-                    stdout=log, stderr=subprocess.STDOUT)
+                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             except OSError as e:
                 log.close()
                 raise RuntimeError("%s: cannot execute %r: %s" % (self.name, argv[0], e))
@@ -130,13 +148,7 @@ class Server:
 
     def stop(self):
         if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(timeout=3)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait(timeout=3)
+            _stop_proc(self.proc)
             if self.proc in _PROCS:
                 _PROCS.remove(self.proc)
             self.proc = None
@@ -659,6 +671,8 @@ def main():
     files = sorted(glob.glob(os.path.join(CASES_DIR, "*.txt")))
     if opts.only:
         pat = opts.only
+        if not any(ch in pat for ch in "*?["):
+            pat = "*" + pat + "*"     # plain word: substring of the file name
         files = [f for f in files
                  if fnmatch.fnmatch(os.path.basename(f), pat)
                  or fnmatch.fnmatch(os.path.basename(f), pat + ".txt")
