@@ -518,6 +518,7 @@ class Stats:
 def flushall(server):
     c = Conn(server.port)
     try:
+        c.command([b"SELECT", b"0"])
         raw, _ = c.command([b"FLUSHALL"])
         if raw != b"+OK\r\n":
             raise ProtocolError("FLUSHALL on %s replied %r" % (server.name, raw))
