@@ -141,6 +141,20 @@ mod sample_files {
         );
     }
 
+    /// `conf/README.md` documents every directive of the table.
+    #[test]
+    fn readme_documents_every_directive() {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("conf/README.md");
+        let readme = std::fs::read_to_string(path).expect("conf/README.md exists");
+        for d in DIRECTIVES {
+            assert!(
+                readme.contains(&format!("| `{}` |", d.name)),
+                "conf/README.md has no row for {}",
+                d.name
+            );
+        }
+    }
+
     fn load(name: &str) -> DynoConfig {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("conf")

@@ -326,7 +326,7 @@ pub fn check_structure(text: &str, file: &str) -> Result<String, ConfigError> {
                 _ => list.item_indent = Some(indent),
             }
             let key = list.key;
-            if item.is_empty() {
+            if item.is_empty() || is_null(item) {
                 return Err(ConfigError::at(
                     file,
                     n,
@@ -445,6 +445,14 @@ pub fn check_structure(text: &str, file: &str) -> Result<String, ConfigError> {
                 items: 0,
                 item_indent: None,
             });
+        } else if is_null(value) {
+            return Err(ConfigError::at(
+                file,
+                n,
+                ErrorKind::Empty {
+                    key: dir.name.into(),
+                },
+            ));
         } else if value.is_empty() {
             pending_empty = Some((dir.name, n));
         } else {
@@ -497,6 +505,11 @@ fn check_value(value: &str, key: &str, line: usize, file: &str) -> Result<(), Co
         _ => return Ok(()),
     };
     Err(ConfigError::invalid(file, line, key, problem))
+}
+
+/// YAML's plain spellings of null, which would read as an absent directive: treated as empty.
+fn is_null(value: &str) -> bool {
+    matches!(value, "~" | "null" | "Null" | "NULL")
 }
 
 /// `Some(rest)` when `body` is a sequence item (`- rest` or a bare `-`).

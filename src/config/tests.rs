@@ -154,7 +154,10 @@ fn directive_names() {
         ("  dyn_seeds:\n", "t.yml:8: directive \"dyn_seeds\" has an empty value"),
         ("  dyn_seeds:\n  -\n", "t.yml:9: directive \"dyn_seeds\" has an empty value"),
         ("  rack: ''\n", "t.yml:8: directive \"rack\" has an empty value"),
-        ("  rack: ~\n", "ok"),
+        ("  rack: ~\n", "t.yml:8: directive \"rack\" has an empty value"),
+        ("  rack: null\n", "t.yml:8: directive \"rack\" has an empty value"),
+        ("  rack: 'null'\n", "ok"),
+        ("  dyn_seeds:\n  - ~\n", "t.yml:9: directive \"dyn_seeds\" has an empty value"),
     ];
     for (extra, expected) in cases {
         check(&with(extra), expected);
