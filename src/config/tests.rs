@@ -129,6 +129,10 @@ fn scalar_styles_are_restricted() {
             "t.yml:8: directive \"dyn_seeds\" must be a list: put each entry on its own \"- \" line below it",
         ),
         ("  rack: 'r1\n", "t.yml:8: invalid YAML: unclosed quote"),
+        ("  rack: a: b\n", "t.yml:8: invalid YAML: mapping values are not allowed in this context"),
+        ("  rack: 'a' b\n", "t.yml:8: invalid YAML: invalid trailing content after single-quoted scalar"),
+        ("  rack: a\n   b\n", "t.yml:9: expected \"key: value\", found \"b\""),
+        ("  rack: r # c\n  env: \"a#b\"\n", "ok"),
     ];
     for (extra, expected) in cases {
         check(&with(extra), expected);
@@ -575,7 +579,12 @@ proptest! {
             }
         }
         let text = String::from_utf8_lossy(&bytes);
-        let _ = load_str(&text, "m.yml");
+        // Whatever survives must still satisfy the resolved layer's guarantees.
+        if let Ok(c) = load_str(&text, "m.yml") {
+            prop_assert!(!c.tokens.is_empty());
+            prop_assert!(!c.pool_name.is_empty());
+            prop_assert!(c.mbuf_size % 16 == 0);
+        }
     }
 
     /// Arbitrary short texts over YAML's special characters never panic either.
