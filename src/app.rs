@@ -107,7 +107,7 @@ async fn shutdown_signal() {
 }
 
 fn init_logging(cli: &Cli) -> anyhow::Result<()> {
-    let level = crate::logging::verbosity_to_level(cli.verbosity);
+    let level = crate::config::verbosity_to_level(cli.verbosity);
     let builder = tracing_subscriber::fmt()
         .with_max_level(level)
         .with_target(false);
