@@ -22,7 +22,7 @@
 //! One deliberate difference: Dynomite sends a zero-length hashed key (an empty key, or an
 //! empty tag such as `{}`) to whichever node received the request, so its placement depends
 //! on the coordinator. Redmite hashes the empty string like any other key, which is
-//! deterministic (every function but `one_at_a_time` and `md5` maps it to the lowest token).
+//! deterministic (under the default `murmur` it hashes to 0, so the lowest-token node owns it).
 //!
 //! The module is pure: no I/O, no async, no panics on any key.
 
