@@ -3,3 +3,4 @@
 //! See `ARCHITECTURE.md` for the map of modules.
 
 pub mod glob;
+pub mod store;

@@ -1,0 +1,2 @@
+//! The keyspace: in-memory data structures with no I/O, no locks and no async.
+pub mod dict;
