@@ -100,16 +100,31 @@ pub struct Frame {
 }
 
 /// redmite's per-message metadata, carried in `data` of version-2 frames.
+///
+/// The first 13 bytes (origin, version, db) are the original layout; the fields after
+/// them were appended later and default to zero when a shorter extension arrives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct RedmiteExt {
-    /// The node that accepted the write from a client (its id in the cluster).
+    /// The sending process's incarnation id (random per start), so that a receiver can
+    /// tell a restarted sender's sequence numbers apart from the previous run's.
     pub origin: u32,
-    /// The write's version (e.g. a hybrid timestamp), for last-writer-wins resolution.
+    /// For replicated writes: the per-link sequence number the receiver deduplicates
+    /// resent writes with. Zero for requests that are not deduplicated (reads).
     pub version: u64,
     /// The logical database (SELECT) the payload runs in.
     pub db: u8,
+    /// What the receiver does with a request: [`RedmiteExt::APPLY`] or
+    /// [`RedmiteExt::COORDINATE`].
+    pub kind: u8,
+    /// For COORDINATE: the client's read and write consistency levels (0..=3).
+    pub read_level: u8,
+    pub write_level: u8,
+    /// The RESP version the reply must be encoded in (2 or 3; 0 means 2).
+    pub proto: u8,
+    /// In responses: the replier's canonical checksum of its reply, so that replies whose
+    /// element order is unspecified (sets, maps) still compare equal.
+    pub checksum: u32,
 }
-
 /// Why bytes are not a valid frame. Every variant is fatal for the connection.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -129,15 +144,26 @@ pub enum CodecError {
 }
 
 impl RedmiteExt {
-    /// The encoded size: origin (4) + version (8) + db (1), big-endian.
+    /// The minimum encoded size: origin (4) + version (8) + db (1), big-endian.
     pub const LEN: usize = 13;
+    /// The full encoded size with the appended fields.
+    pub const FULL_LEN: usize = 21;
+    /// Apply the payload locally only (a replica write or a read for a quorum).
+    pub const APPLY: u8 = 0;
+    /// Run the payload as if a client sent it here: route and replicate it.
+    pub const COORDINATE: u8 = 1;
 
     /// The compact encoding placed in `data`.
     pub fn to_bytes(self) -> Bytes {
-        let mut b = BytesMut::with_capacity(Self::LEN);
+        let mut b = BytesMut::with_capacity(Self::FULL_LEN);
         b.put_u32(self.origin);
         b.put_u64(self.version);
         b.put_u8(self.db);
+        b.put_u8(self.kind);
+        b.put_u8(self.read_level);
+        b.put_u8(self.write_level);
+        b.put_u8(self.proto);
+        b.put_u32(self.checksum);
         b.freeze()
     }
 
@@ -146,11 +172,20 @@ impl RedmiteExt {
         if data.len() < Self::LEN {
             return Err(CodecError::BadExtension { len: data.len() });
         }
-        Ok(RedmiteExt {
+        let mut ext = RedmiteExt {
             origin: data.get_u32(),
             version: data.get_u64(),
             db: data.get_u8(),
-        })
+            ..RedmiteExt::default()
+        };
+        if data.len() >= Self::FULL_LEN - Self::LEN {
+            ext.kind = data.get_u8();
+            ext.read_level = data.get_u8();
+            ext.write_level = data.get_u8();
+            ext.proto = data.get_u8();
+            ext.checksum = data.get_u32();
+        }
+        Ok(ext)
     }
 }
 
@@ -481,6 +516,11 @@ mod tests {
             origin: 7,
             version: 0x0102_0304_0506_0708,
             db: 3,
+            kind: RedmiteExt::COORDINATE,
+            read_level: 1,
+            write_level: 2,
+            proto: 3,
+            checksum: 0x0A0B_0C0D,
         };
         let f = Frame::redmite(
             9,
@@ -492,7 +532,7 @@ mod tests {
         let mut out = BytesMut::new();
         encode(&f, &mut out).expect("encodable");
         assert!(out.starts_with(
-            b"   $2014$ 9 3 0 2 1 *13 \0\0\0\x07\x01\x02\x03\x04\x05\x06\x07\x08\x03 *14\r\n"
+            b"   $2014$ 9 3 0 2 1 *21 \0\0\0\x07\x01\x02\x03\x04\x05\x06\x07\x08\x03\x01\x01\x02\x03\x0a\x0b\x0c\x0d *14\r\n"
         ));
         let back = decode(&mut out).expect("valid").expect("complete");
         assert_eq!(back.ext(), Ok(Some(ext)));
@@ -613,6 +653,7 @@ mod tests {
                             origin,
                             version,
                             db,
+                            ..RedmiteExt::default()
                         },
                         Bytes::from(payload),
                     ),
