@@ -6,6 +6,7 @@
 //! `quorum` accumulates replica replies until a consistency level is satisfied.
 //! The networking layers call into these; these never call out.
 
+pub mod coordinator;
 pub mod hash;
 pub mod quorum;
 pub mod ring;

@@ -43,9 +43,35 @@ pub struct Ctx<'a> {
     /// Unix ms, read once per command like Redis's cached `mstime`.
     pub now_ms: u64,
     pub action: Option<Action>,
+    /// Whether writes should record their effects for replication (a client command on
+    /// a node that has peers).
+    pub replicate: bool,
+    /// The effects of the write commands run so far, in order: what replicas must apply
+    /// to reach the same state. By default a write's effect is the command itself; a
+    /// handler whose outcome is not deterministic pushes its own effect instead.
+    pub effects: Vec<Vec<Bytes>>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    pub fn new(store: &'a mut Store, client: &'a mut Client, now_ms: u64) -> Ctx<'a> {
+        Ctx {
+            store,
+            client,
+            now_ms,
+            action: None,
+            replicate: false,
+            effects: Vec::new(),
+        }
+    }
+
+    /// Records `effect` as what replicas must apply for the running command, instead
+    /// of the command itself.
+    pub fn propagate(&mut self, effect: Vec<Bytes>) {
+        if self.replicate {
+            self.effects.push(effect);
+        }
+    }
+
     /// The client's selected database.
     pub fn db(&mut self) -> &mut Db {
         &mut self.store.dbs[self.client.db]
