@@ -5,6 +5,8 @@
 //! `%.17Lf` with trailing zeros removed for INCRBYFLOAT). Clients compare these bytes,
 //! so every command goes through the helpers here rather than Rust's own parsers.
 
+pub mod ld;
+
 /// Parses a signed 64-bit integer with Redis's `string2ll` rules.
 pub fn parse_i64(s: &[u8]) -> Option<i64> {
     if s.is_empty() || s.len() > 20 {
