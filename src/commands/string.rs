@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::table::{flags::*, Command};
-use super::{arg_i64, is_kw, CmdError, Ctx};
+use super::{arg_i64, is_kw, CmdError, Ctx, Lookup};
 use crate::resp::Reply;
 use crate::store::Value;
 
@@ -16,13 +16,9 @@ pub(super) const COMMANDS: &[Command] = &[
 
 /// Reads a string value: `Ok(None)` when missing, WRONGTYPE for other types.
 pub(super) fn read_str(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Bytes>, CmdError> {
-    let now = ctx.now_ms;
-    let found = ctx
-        .db()
-        .get(key, now)
-        .map(|o| o.value.as_str().cloned().ok_or(CmdError::WrongType));
-    ctx.count_lookup(found.is_some());
-    found.transpose()
+    ctx.lookup(key, Lookup::READ)
+        .map(|o| o.value.as_str().cloned().ok_or(CmdError::WrongType))
+        .transpose()
 }
 
 fn get(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
