@@ -9,7 +9,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::table::{flags::*, Command};
-use super::{arg_i64, is_kw, CmdError, Ctx};
+use super::{arg_i64, is_kw, CmdError, Ctx, Lookup};
 use crate::num::i64_bytes;
 use crate::num::ld::LongDouble;
 use crate::resp::Reply;
@@ -53,13 +53,9 @@ pub(super) const COMMANDS: &[Command] = &[
 /// Reads a string value: `Ok(None)` when missing, WRONGTYPE for other types.
 /// Counts a keyspace hit or miss, as Redis's `lookupKeyRead`.
 pub(super) fn read_str(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Bytes>, CmdError> {
-    let now = ctx.now_ms;
-    let found = ctx
-        .db()
-        .get(key, now)
-        .map(|o| o.value.as_str().cloned().ok_or(CmdError::WrongType));
-    ctx.count_lookup(found.is_some());
-    found.transpose()
+    ctx.lookup(key, Lookup::READ)
+        .map(|o| o.value.as_str().cloned().ok_or(CmdError::WrongType))
+        .transpose()
 }
 
 /// Looks a string up for writing (`lookupKeyWrite` + `checkType`): no hit/miss count.

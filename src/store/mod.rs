@@ -14,7 +14,7 @@ pub mod value;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use db::Db;
+pub use db::{AccessClock, Db};
 pub use value::{Object, Value};
 
 use crate::params::Params;
