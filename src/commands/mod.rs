@@ -10,10 +10,16 @@ pub mod dispatch;
 pub mod error;
 pub mod table;
 
+mod bitmap;
 mod connection;
+mod hash;
+mod hll;
 mod keys;
+mod list;
 mod server;
+mod set;
 mod string;
+mod zset;
 
 use std::time::Duration;
 

@@ -176,6 +176,12 @@ fn families() -> impl Iterator<Item = &'static Command> {
     [
         super::string::COMMANDS,
         super::keys::COMMANDS,
+        super::list::COMMANDS,
+        super::hash::COMMANDS,
+        super::set::COMMANDS,
+        super::zset::COMMANDS,
+        super::bitmap::COMMANDS,
+        super::hll::COMMANDS,
         super::connection::COMMANDS,
         super::server::COMMANDS,
     ]

@@ -10,7 +10,11 @@
 
 pub mod db;
 pub mod dict;
+pub mod hash;
+pub mod list;
+pub mod set;
 pub mod value;
+pub mod zset;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

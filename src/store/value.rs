@@ -20,6 +20,10 @@ pub struct Object {
 #[derive(Debug, Clone)]
 pub enum Value {
     Str(StrValue),
+    List(Box<super::list::ListValue>),
+    Hash(Box<super::hash::HashValue>),
+    Set(Box<super::set::SetValue>),
+    ZSet(Box<super::zset::ZSetValue>),
 }
 
 /// A string value. `enc` records how Redis would have encoded the object, which
@@ -63,6 +67,10 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -70,12 +78,17 @@ impl Value {
     pub fn encoding(&self) -> &'static str {
         match self {
             Value::Str(s) => s.encoding(),
+            Value::List(v) => v.encoding(),
+            Value::Hash(v) => v.encoding(),
+            Value::Set(v) => v.encoding(),
+            Value::ZSet(v) => v.encoding(),
         }
     }
 
     pub fn as_str(&self) -> Option<&Bytes> {
         match self {
             Value::Str(s) => Some(&s.data),
+            _ => None,
         }
     }
 
@@ -83,6 +96,7 @@ impl Value {
     pub fn as_str_mut(&mut self) -> Option<&mut StrValue> {
         match self {
             Value::Str(s) => Some(s),
+            _ => None,
         }
     }
 }
@@ -119,6 +133,10 @@ pub fn memory_usage(key: &[u8], value: &Value) -> usize {
                 "embstr" => alloc_size(16 + 3 + s.data.len() + 1) - 16,
                 _ => alloc_size(s.data.len() + 9),
             },
+            Value::List(v) => v.memory_usage(),
+            Value::Hash(v) => v.memory_usage(),
+            Value::Set(v) => v.memory_usage(),
+            Value::ZSet(v) => v.memory_usage(),
         }
 }
 
