@@ -12,6 +12,7 @@ pub mod table;
 
 mod bitmap;
 mod connection;
+mod dynomite;
 mod hash;
 mod hll;
 mod keys;
