@@ -4,17 +4,26 @@
 //! then the whole batch runs under a single acquisition of the store lock, and all
 //! replies go out in one write. A protocol error answers with Redis's error text and
 //! closes only this connection, after the replies of the requests before it.
+//!
+//! Nothing here waits while holding the store lock. A command that must wait for a
+//! `CLIENT PAUSE` to end stops the batch; the loop flushes the replies so far and
+//! sleeps until the pause's deadline or until the pause changes, then asks again.
+//! `DEBUG SLEEP` and `WAIT` hold their reply the same way.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::{watch, Notify};
 use tracing::debug;
 
 use super::Shared;
 use crate::clients::Client;
+use crate::commands::dispatch::held_by_pause;
 use crate::commands::{dispatch, Action, Ctx};
 use crate::resp::{encode, parse_request, Decoder, Limits, Reply};
 use crate::store::unix_ms;
@@ -54,7 +63,7 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>)
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut wbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut dec = Decoder::default();
-    let mut pending: std::collections::VecDeque<Vec<Bytes>> = Default::default();
+    let mut pending: VecDeque<Vec<Bytes>> = Default::default();
     let mut read_bytes = 0u64;
     'conn: loop {
         let limits = Limits {
@@ -73,7 +82,7 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>)
             }
         }
         while !pending.is_empty() {
-            let action = run_batch(
+            let end = run_batch(
                 &shared,
                 &mut client,
                 &mut pending,
@@ -81,19 +90,29 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>)
                 &mut read_bytes,
                 rbuf.len(),
             );
+            if let BatchEnd::Action(Action::Sleep(d)) = end {
+                // The reply is held back for the sleep, as if the server were busy.
+                if !sleep_or_stop(d, &kill, &mut shutdown).await {
+                    break 'conn;
+                }
+            }
             if !wbuf.is_empty() {
                 if stream.write_all(&wbuf).await.is_err() {
                     break 'conn;
                 }
                 wbuf.clear();
             }
-            match action {
-                Some(Action::Sleep(d)) => tokio::time::sleep(d).await,
-                Some(Action::Shutdown) => {
+            match end {
+                BatchEnd::Action(Action::Shutdown) => {
                     shared.trigger_shutdown();
                     break 'conn;
                 }
-                None => {}
+                BatchEnd::Paused => {
+                    if !wait_for_unpause(&shared, &kill, &mut shutdown).await {
+                        break 'conn;
+                    }
+                }
+                BatchEnd::Action(Action::Sleep(_)) | BatchEnd::Done => {}
             }
             if client.close_after_reply {
                 break 'conn;
@@ -123,22 +142,76 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>)
     debug!(id = client.id, "client disconnected");
 }
 
-/// Runs queued requests under one store lock until they are done or one of them asks
-/// the connection to act (sleep, shut down, close). Replies are appended to `wbuf`.
+/// Why [`run_batch`] returned.
+enum BatchEnd {
+    /// Every queued request ran (or the client must be closed).
+    Done,
+    /// A command asked the connection to act.
+    Action(Action),
+    /// The next queued request must wait for a `CLIENT PAUSE` to end.
+    Paused,
+}
+
+/// Sleeps for `d` unless the client is killed or the server shuts down first.
+/// Returns whether the connection should go on.
+async fn sleep_or_stop(d: Duration, kill: &Notify, shutdown: &mut watch::Receiver<bool>) -> bool {
+    // Duration::MAX (WAIT with no timeout) would overflow the timer: cap it at a year.
+    let d = d.min(Duration::from_secs(365 * 24 * 3600));
+    tokio::select! {
+        _ = tokio::time::sleep(d) => true,
+        _ = kill.notified() => false,
+        _ = shutdown.wait_for(|s| *s) => false,
+    }
+}
+
+/// Waits, outside the store lock, until the current pause ends or changes. Returns
+/// whether the connection should go on.
+async fn wait_for_unpause(
+    shared: &Shared,
+    kill: &Notify,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    let (pause, mut changed) = {
+        let store = shared.store.lock();
+        (
+            store.clients.active_pause(unix_ms()),
+            store.clients.pause_watch(),
+        )
+    };
+    let Some(pause) = pause else {
+        return true;
+    };
+    let left = Duration::from_millis(pause.until_ms.saturating_sub(unix_ms()));
+    tokio::select! {
+        _ = tokio::time::sleep(left) => true,
+        _ = changed.changed() => true,
+        _ = kill.notified() => false,
+        _ = shutdown.wait_for(|s| *s) => false,
+    }
+}
+
+/// Runs queued requests under one store lock until they are done, one of them asks
+/// the connection to act (sleep, shut down, close), or one must wait for a pause.
+/// Replies are appended to `wbuf`.
 fn run_batch(
     shared: &Shared,
     client: &mut Client,
-    pending: &mut std::collections::VecDeque<Vec<Bytes>>,
+    pending: &mut VecDeque<Vec<Bytes>>,
     wbuf: &mut BytesMut,
     read_bytes: &mut u64,
     qbuf: usize,
-) -> Option<Action> {
+) -> BatchEnd {
     let mut store = shared.store.lock();
     store.stats.net_input_bytes += std::mem::take(read_bytes);
     let before = wbuf.len();
-    let mut action = None;
+    let mut end = BatchEnd::Done;
     while let Some(args) = pending.pop_front() {
         let now_ms = unix_ms();
+        if held_by_pause(&store, client, &args, now_ms) {
+            pending.push_front(args);
+            end = BatchEnd::Paused;
+            break;
+        }
         let mut ctx = Ctx {
             store: &mut store,
             client,
@@ -146,9 +219,13 @@ fn run_batch(
             action: None,
         };
         let reply = dispatch(&mut ctx, &args);
-        action = ctx.action.take();
+        let action = ctx.action.take();
         encode(&reply, client.proto, wbuf);
-        if action.is_some() || client.close_after_reply {
+        if let Some(a) = action {
+            end = BatchEnd::Action(a);
+            break;
+        }
+        if client.close_after_reply {
             break;
         }
     }
@@ -156,5 +233,5 @@ fn run_batch(
     client.qbuf = qbuf;
     store.stats.net_output_bytes += (wbuf.len() - before) as u64;
     store.clients.update(client);
-    action
+    end
 }
