@@ -78,7 +78,7 @@ pub static SPECS: &[Spec] = &[
     p("appendonly", Kind::Bool, "no", true),
     p(
         "appendfsync",
-        Kind::Enum(&["always", "everysec", "no"]),
+        Kind::Enum(&["everysec", "always", "no"]),
         "everysec",
         true,
     ),
@@ -89,7 +89,7 @@ pub static SPECS: &[Spec] = &[
     p("pidfile", Kind::Str, "", false),
     p(
         "loglevel",
-        Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"]),
+        Kind::Enum(&["debug", "verbose", "notice", "warning"]),
         "notice",
         true,
     ),

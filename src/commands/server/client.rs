@@ -81,9 +81,10 @@ pub(super) fn list(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     } else if args.len() > 3 && is_kw(&args[2], "id") {
         let mut v = Vec::new();
         for a in &args[3..] {
+            // Redis accepts any integer here; ids below 1 match nobody.
             match crate::num::parse_i64(a) {
-                Some(id) if id >= 0 => v.push(id as u64),
-                _ => return Err(CmdError::err("Invalid client ID")),
+                Some(id) => v.extend(u64::try_from(id).ok()),
+                None => return Err(CmdError::err("Invalid client ID")),
             }
         }
         ids = Some(v);
@@ -268,6 +269,12 @@ pub(super) fn timeout_ms(arg: &[u8]) -> Result<u64, CmdError> {
 /// `CLIENT PAUSE timeout [WRITE|ALL]`: the waiting happens in the connection loop,
 /// outside the store lock (see `clients`' module doc).
 pub(super) fn pause(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
+    if args.len() > 4 {
+        return Err(CmdError::err(format!(
+            "unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+            lossy(&args[1])
+        )));
+    }
     let ms = timeout_ms(&args[2])?;
     let mode = match args.get(3) {
         None => PauseMode::All,

@@ -56,7 +56,8 @@ pub(super) fn set(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
         ))
     };
     // Like Redis, every name is checked (unknown, immutable, given twice) before any
-    // value is.
+    // value is. A parameter and its alias count as different names.
+    let mut spelled = Vec::new();
     for pair in args[2..].chunks(2) {
         let name = lossy(&pair[0]);
         let Some(spec) = crate::params::spec(&name) else {
@@ -67,17 +68,23 @@ pub(super) fn set(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
         if !spec.mutable {
             return Err(failed(&name, "can't set immutable config"));
         }
-        if !names.insert(spec.name) {
-            return Err(failed(&name, "duplicate parameter"));
+        // Later errors name the parameter as the table spells the name used.
+        let canonical = std::iter::once(&spec.name)
+            .chain(spec.aliases)
+            .find(|n| n.eq_ignore_ascii_case(&name))
+            .copied()
+            .unwrap_or(spec.name);
+        if !names.insert(canonical) {
+            return Err(failed(canonical, "duplicate parameter"));
         }
+        spelled.push(canonical);
     }
-    for pair in args[2..].chunks(2) {
-        let name = lossy(&pair[0]);
-        match next.set(&name, &lossy(&pair[1]), false) {
+    for (pair, canonical) in args[2..].chunks(2).zip(spelled) {
+        match next.set(canonical, &lossy(&pair[1]), false) {
             Ok(()) => {}
-            Err(SetError::Invalid(_, why)) => return Err(failed(&name, &why)),
+            Err(SetError::Invalid(_, why)) => return Err(failed(canonical, &why)),
             Err(SetError::Unknown | SetError::Immutable(_)) => {
-                return Err(failed(&name, "can't set immutable config"))
+                return Err(failed(canonical, "can't set immutable config"))
             }
         }
     }
