@@ -178,10 +178,17 @@ async fn sleep_or_stop(d: Duration, kill: &Notify, shutdown: &mut watch::Receive
 
 /// Waits, outside the store lock, until the current pause ends or changes. Returns
 /// whether the connection should go on.
-async fn wait_for_unpause(shared: &Shared, kill: &Notify, shutdown: &mut watch::Receiver<bool>) -> bool {
+async fn wait_for_unpause(
+    shared: &Shared,
+    kill: &Notify,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
     let (pause, mut changed) = {
         let store = shared.store.lock();
-        (store.clients.active_pause(unix_ms()), store.clients.pause_watch())
+        (
+            store.clients.active_pause(unix_ms()),
+            store.clients.pause_watch(),
+        )
     };
     let Some(pause) = pause else {
         return true;
