@@ -8,8 +8,13 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tracing::info;
 
+use std::sync::Arc;
+
 use crate::cli::Cli;
+use crate::cluster::coordinator::Cluster;
+use crate::config::DynoConfig;
 use crate::params::Params;
+use crate::server::Role;
 use crate::store::Store;
 
 /// Runs the program described by `cli` to completion.
@@ -22,25 +27,71 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let mut params = Params::default();
     let conf = cli.conf_file.clone().or(cli.positional_conf.clone());
+    let is_yaml = conf
+        .as_ref()
+        .and_then(|p| p.extension())
+        .is_some_and(|e| e == "yml" || e == "yaml");
+    let mut dyno = None;
     if let Some(path) = &conf {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read configuration file '{}'", path.display()))?;
-        crate::cli::apply_redis_conf(&mut params, &text)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    }
-    if cli.test_conf {
-        println!(
-            "redmite: configuration file '{}' syntax is valid",
-            conf.as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default()
-        );
-        return Ok(ExitCode::SUCCESS);
+        if is_yaml || cli.conf_file.is_some() && !path.extension().is_some_and(|e| e == "conf") {
+            if cli.test_conf {
+                let (ok, msg) = crate::config::test_conf(path);
+                if !ok {
+                    if let Err(e) = crate::config::load_file(path) {
+                        eprintln!("{e}");
+                    }
+                }
+                println!("{msg}");
+                return Ok(if ok {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                });
+            }
+            let cfg = crate::config::load_file(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+            for w in &cfg.warnings {
+                eprintln!("redmite: warning: {w}");
+            }
+            if let Some(p) = &cfg.requirepass {
+                params
+                    .set("requirepass", p, true)
+                    .map_err(|e| anyhow::anyhow!("redmite_requirepass: {e:?}"))?;
+            }
+            params
+                .set("databases", &cfg.databases.to_string(), true)
+                .map_err(|e| anyhow::anyhow!("redmite_databases: {e:?}"))?;
+            params
+                .set("maxmemory", &cfg.maxmemory.to_string(), true)
+                .map_err(|e| anyhow::anyhow!("redmite_maxmemory: {e:?}"))?;
+            if let crate::config::Listen::Tcp(hp) = &cfg.listen {
+                params
+                    .set("port", &hp.port.to_string(), true)
+                    .map_err(|e| anyhow::anyhow!("listen: {e:?}"))?;
+            }
+            dyno = Some(cfg);
+        } else {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read configuration file '{}'", path.display()))?;
+            crate::cli::apply_redis_conf(&mut params, &text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            if cli.test_conf {
+                println!(
+                    "redmite: configuration file '{}' syntax is valid",
+                    path.display()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+    } else if cli.test_conf {
+        anyhow::bail!("-t needs a configuration file (-c FILE)");
     }
     for (name, value) in &cli.overrides {
         params
             .set(name, value, true)
             .map_err(|e| anyhow::anyhow!("bad value for --{name} '{value}': {e:?}"))?;
+        if name == "port" {
+            params.port_override = Some(params.port);
+        }
     }
     init_logging(&cli)?;
     if let Some(pid) = &cli.pid_file {
@@ -50,31 +101,93 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let result = runtime.block_on(serve(params, conf));
+    let result = runtime.block_on(serve(params, conf, dyno));
     if let Some(pid) = &cli.pid_file {
         let _ = std::fs::remove_file(pid);
     }
     result.map(|_| ExitCode::SUCCESS)
 }
 
-async fn serve(params: Params, conf: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+/// Resolves `host:port` to the first address.
+async fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
+    tokio::net::lookup_host((host, port))
+        .await
+        .with_context(|| format!("cannot resolve address '{host}'"))?
+        .next()
+        .with_context(|| format!("no address for '{host}'"))
+}
+
+async fn bind(host: &str, port: u16, what: &str) -> anyhow::Result<TcpListener> {
+    let addr = resolve(host, port).await?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen for {what} on {addr}"))?;
+    info!("listening for {what} on {}", listener.local_addr()?);
+    Ok(listener)
+}
+
+async fn serve(
+    mut params: Params,
+    conf: Option<std::path::PathBuf>,
+    dyno: Option<DynoConfig>,
+) -> anyhow::Result<()> {
     let mut listeners = Vec::new();
-    for host in &params.bind {
-        let host = host.trim_start_matches('-');
-        let addr: SocketAddr = tokio::net::lookup_host((host, params.port))
-            .await
-            .with_context(|| format!("cannot resolve bind address '{host}'"))?
-            .next()
-            .with_context(|| format!("no address for '{host}'"))?;
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr}"))?;
-        info!("listening for clients on {}", listener.local_addr()?);
-        listeners.push(listener);
+    let mut cluster = None;
+    match &dyno {
+        Some(cfg) => {
+            let incarnation: u32 = rand::random();
+            let c = Cluster::from_config(cfg, incarnation)?;
+            info!(
+                "node {}:{} in dc '{}' rack '{}' with {} peers; read {} write {}",
+                cfg.dyn_listen.host,
+                cfg.dyn_listen.port,
+                cfg.datacenter,
+                cfg.rack,
+                c.links.iter().flatten().count(),
+                c.read_level().as_str(),
+                c.write_level().as_str()
+            );
+            cluster = Some(Arc::new(c));
+            let listen = match &cfg.listen {
+                crate::config::Listen::Tcp(hp) => hp.clone(),
+                crate::config::Listen::Unix(p) => {
+                    anyhow::bail!("unix socket listen '{}' is not supported yet", p.display())
+                }
+            };
+            listeners.push((
+                bind(
+                    &listen.host,
+                    params.port_override.unwrap_or(listen.port),
+                    "clients",
+                )
+                .await?,
+                Role::Client,
+            ));
+            listeners.push((
+                bind(&cfg.dyn_listen.host, cfg.dyn_listen.port, "peers").await?,
+                Role::Peer,
+            ));
+            if let crate::config::Listen::Tcp(hp) = &cfg.server.endpoint {
+                listeners.push((
+                    bind(&hp.host, hp.port, "local datastore clients").await?,
+                    Role::Datastore,
+                ));
+            }
+        }
+        None => {
+            for host in params.bind.clone() {
+                let host = host.trim_start_matches('-').to_string();
+                listeners.push((bind(&host, params.port, "clients").await?, Role::Client));
+            }
+        }
     }
+    params.port = listeners
+        .first()
+        .and_then(|(l, _)| l.local_addr().ok())
+        .map_or(params.port, |a| a.port());
     let mut store = Store::new(params, crate::commands::table().entries.len());
     store.config_file = conf;
-    let shared = crate::server::Shared::new(store);
+    let shared = crate::server::Shared::new(store, cluster);
     info!(
         "redmite {} ready to accept connections",
         env!("CARGO_PKG_VERSION")

@@ -22,6 +22,18 @@ pub enum ReplyMode {
     SkipNext,
 }
 
+/// Where a command came from, which decides whether the cluster layer routes and
+/// replicates it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A client on the `listen` port: routed and replicated.
+    Client,
+    /// A client on the local-only datastore port (`servers:`): never replicated.
+    Local,
+    /// A peer node applying a replicated request: never replicated again.
+    Peer,
+}
+
 /// State of one client connection.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -45,6 +57,10 @@ pub struct Client {
     pub qbuf: usize,
     /// Set when the connection must close after writing pending replies.
     pub close_after_reply: bool,
+    pub origin: Origin,
+    /// `DYNO_CONFIG:CONN_CONSISTENCY` for this connection: (read, write) levels that
+    /// override the node's.
+    pub levels: Option<(crate::cluster::quorum::Level, crate::cluster::quorum::Level)>,
 }
 
 impl Client {
@@ -67,6 +83,8 @@ impl Client {
             last_cmd: "NULL",
             qbuf: 0,
             close_after_reply: false,
+            origin: Origin::Client,
+            levels: None,
         }
     }
 

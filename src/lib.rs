@@ -14,12 +14,14 @@
 pub mod app;
 pub mod cli;
 pub mod clients;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod glob;
 pub mod info;
 pub mod num;
 pub mod params;
+pub mod peer;
 pub mod resp;
 pub mod server;
 pub mod store;

@@ -5,6 +5,8 @@
 //! `%.17Lf` with trailing zeros removed for INCRBYFLOAT). Clients compare these bytes,
 //! so every command goes through the helpers here rather than Rust's own parsers.
 
+pub mod ld;
+
 /// Parses a signed 64-bit integer with Redis's `string2ll` rules.
 pub fn parse_i64(s: &[u8]) -> Option<i64> {
     if s.is_empty() || s.len() > 20 {
@@ -250,7 +252,8 @@ mod tests {
             (100.0, "100"),
             (1e17, "1e+17"),
             (1e16, "10000000000000000"),
-            (1.5e-5, "1.5000000000000001e-05"),
+            (1.5e-5, "1.5e-05"),
+            (1.0e-5 / 3.0, "3.3333333333333337e-06"),
             (0.0001, "0.0001"),
             (-2.5, "-2.5"),
             (f64::INFINITY, "inf"),

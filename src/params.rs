@@ -246,6 +246,8 @@ pub struct Params {
     pub proto_max_bulk_len: usize,
     pub port: u16,
     pub bind: Vec<String>,
+    /// `--port` given on the command line: it overrides a dynomite.yml `listen` port.
+    pub port_override: Option<u16>,
 }
 
 impl Default for Params {
@@ -262,6 +264,7 @@ impl Default for Params {
             proto_max_bulk_len: 512 * 1024 * 1024,
             port: 8102,
             bind: vec!["127.0.0.1".into()],
+            port_override: None,
         };
         for s in SPECS {
             let default = if s.name == "dir" {

@@ -82,6 +82,7 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(entry) => {
             if ctx.store.params.requirepass.is_some()
                 && !ctx.client.authenticated
+                && ctx.client.origin != crate::clients::Origin::Peer
                 && !entry.cmd.has(flags::NO_AUTH)
             {
                 ctx.store.cmd_stats[entry.id].rejected += 1;
@@ -98,7 +99,18 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 pub fn call(ctx: &mut Ctx, entry: Entry, args: &[Bytes]) -> Reply {
     let start = Instant::now();
     ctx.client.last_cmd = entry.full_name;
+    let dirty_before = ctx.store.dirty;
+    let effects_before = ctx.effects.len();
     let result = (entry.cmd.handler)(ctx, args);
+    // A write that changed the keyspace replicates as itself unless its handler
+    // recorded a different effect (Redis's propagation rule: `server.dirty` moved).
+    if ctx.replicate
+        && entry.cmd.has(flags::WRITE)
+        && ctx.store.dirty != dirty_before
+        && ctx.effects.len() == effects_before
+    {
+        ctx.effects.push(args.to_vec());
+    }
     let usec = start.elapsed().as_micros() as u64;
     let stat = &mut ctx.store.cmd_stats[entry.id];
     stat.calls += 1;

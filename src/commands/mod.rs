@@ -10,10 +10,17 @@ pub mod dispatch;
 pub mod error;
 pub mod table;
 
+mod bitmap;
 mod connection;
+mod dynomite;
+mod hash;
+mod hll;
 mod keys;
+mod list;
 mod server;
+mod set;
 mod string;
+mod zset;
 
 use std::time::Duration;
 
@@ -25,7 +32,7 @@ pub use table::{table, Command};
 
 use crate::clients::Client;
 use crate::num::parse_i64;
-use crate::store::{Db, Store};
+use crate::store::{AccessClock, Db, Object, Store};
 
 /// Something the connection does after the command, outside the store lock.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,17 +50,91 @@ pub struct Ctx<'a> {
     /// Unix ms, read once per command like Redis's cached `mstime`.
     pub now_ms: u64,
     pub action: Option<Action>,
+    /// Whether writes should record their effects for replication (a client command on
+    /// a node that has peers).
+    pub replicate: bool,
+    /// The effects of the write commands run so far, in order: what replicas must apply
+    /// to reach the same state. By default a write's effect is the command itself; a
+    /// handler whose outcome is not deterministic pushes its own effect instead.
+    pub effects: Vec<Vec<Bytes>>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    pub fn new(store: &'a mut Store, client: &'a mut Client, now_ms: u64) -> Ctx<'a> {
+        Ctx {
+            store,
+            client,
+            now_ms,
+            action: None,
+            replicate: false,
+            effects: Vec::new(),
+        }
+    }
+
+    /// Records `effect` as what replicas must apply for the running command, instead
+    /// of the command itself.
+    pub fn propagate(&mut self, effect: Vec<Bytes>) {
+        if self.replicate {
+            self.effects.push(effect);
+        }
+    }
+
     /// The client's selected database.
     pub fn db(&mut self) -> &mut Db {
         &mut self.store.dbs[self.client.db]
     }
 
-    /// The LRU clock value to stamp on objects this command writes.
+    /// The access clock value to stamp on objects this command creates (an LRU time,
+    /// or an LFU time and initial counter under an LFU maxmemory policy).
     pub fn lru(&self) -> u32 {
-        crate::store::lru_clock(self.now_ms)
+        self.clock().new_object()
+    }
+
+    /// How object access clocks are read and updated under the current maxmemory policy.
+    pub fn clock(&self) -> AccessClock {
+        let p = &self.store.params;
+        if p.maxmemory_policy.ends_with("lfu") {
+            AccessClock::Lfu {
+                now_ms: self.now_ms,
+                log_factor: p.get_int("lfu-log-factor").clamp(0, u32::MAX as i64) as u32,
+                decay_minutes: p.get_int("lfu-decay-time").clamp(0, u32::MAX as i64) as u32,
+            }
+        } else {
+            AccessClock::Lru {
+                now_ms: self.now_ms,
+            }
+        }
+    }
+
+    /// Looks `key` up in the selected database the way Redis's `lookupKey` does: an
+    /// expired key is deleted first, then, as `how` says, the hit or miss is counted
+    /// for INFO and the object's access clock is updated.
+    pub fn lookup(&mut self, key: &[u8], how: Lookup) -> Option<&mut Object> {
+        self.lookup_in(self.client.db, key, how)
+    }
+
+    /// [`Ctx::lookup`] in database `db` (COPY and MOVE look at their destination).
+    pub fn lookup_in(&mut self, db: usize, key: &[u8], how: Lookup) -> Option<&mut Object> {
+        let now = self.now_ms;
+        let touch = match how.touch {
+            Touch::Never => None,
+            Touch::UnlessNoTouch if self.client.no_touch => None,
+            Touch::UnlessNoTouch | Touch::Always => Some(self.clock()),
+        };
+        let store = &mut *self.store;
+        let obj = store.dbs[db].get_mut(key, now);
+        if how.stats {
+            if obj.is_some() {
+                store.stats.keyspace_hits += 1;
+            } else {
+                store.stats.keyspace_misses += 1;
+            }
+        }
+        let obj = obj?;
+        if let Some(clock) = touch {
+            obj.lru = clock.touch(obj.lru, rand::random());
+        }
+        Some(obj)
     }
 
     /// Counts a keyspace hit or miss for INFO, as Redis's `lookupKeyRead`.
@@ -64,6 +145,48 @@ impl Ctx<'_> {
             self.store.stats.keyspace_misses += 1;
         }
     }
+}
+
+/// Whether a lookup updates the object's access clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Touch {
+    Never,
+    /// Unless the client turned it off with CLIENT NO-TOUCH.
+    UnlessNoTouch,
+    /// Even for NO-TOUCH clients (the TOUCH command itself).
+    Always,
+}
+
+/// How [`Ctx::lookup`] treats a key, Redis's `LOOKUP_*` flags as named presets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lookup {
+    /// Count the hit or miss in `keyspace_hits`/`keyspace_misses`.
+    pub stats: bool,
+    pub touch: Touch,
+}
+
+impl Lookup {
+    /// `lookupKeyRead`: GET and most reads.
+    pub const READ: Lookup = Lookup {
+        stats: true,
+        touch: Touch::UnlessNoTouch,
+    };
+    /// `LOOKUP_NOTOUCH`: reads about the key rather than its value (TYPE, TTL, EXISTS,
+    /// OBJECT) count statistics but leave the access clock alone.
+    pub const READ_NO_TOUCH: Lookup = Lookup {
+        stats: true,
+        touch: Touch::Never,
+    };
+    /// `lookupKeyWrite`: no statistics, but the access clock moves.
+    pub const WRITE: Lookup = Lookup {
+        stats: false,
+        touch: Touch::UnlessNoTouch,
+    };
+    /// The TOUCH command.
+    pub const TOUCH: Lookup = Lookup {
+        stats: true,
+        touch: Touch::Always,
+    };
 }
 
 /// Parses an integer argument (`ERR value is not an integer or out of range`).

@@ -49,6 +49,11 @@ pub mod flags {
     /// Redmite: runs only on the local node, never routed or replicated by the cluster
     /// layer (server and connection commands).
     pub const LOCAL: u32 = 1 << 18;
+    /// Redmite: when its keys have different owners in a sharded rack, the command is
+    /// split into one command per owner and the replies are merged (Dynomite does this
+    /// for MGET, MSET, DEL and EXISTS): an array reply holds one element per key, an
+    /// integer reply is summed, a status reply is the same for every part.
+    pub const SPLIT: u32 = 1 << 19;
 
     /// Flag names as `COMMAND INFO` prints them, in Redis's order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -176,6 +181,13 @@ fn families() -> impl Iterator<Item = &'static Command> {
     [
         super::string::COMMANDS,
         super::keys::COMMANDS,
+        super::list::COMMANDS,
+        super::hash::COMMANDS,
+        super::set::COMMANDS,
+        super::zset::COMMANDS,
+        super::bitmap::COMMANDS,
+        super::hll::COMMANDS,
+        super::dynomite::COMMANDS,
         super::connection::COMMANDS,
         super::server::COMMANDS,
     ]

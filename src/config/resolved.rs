@@ -4,6 +4,11 @@
 //! because some checks need several directives at once. Defaults follow Dynomite's source
 //! (`CONF_DEFAULT_*` in `dyn_conf.h`) where its README is stale; see `conf/README.md`.
 
+/// The consistency levels and hash functions are the cluster's own types, re-exported
+/// so that a parsed file feeds the ring and the quorum tracker directly.
+pub use crate::cluster::hash::HashKind;
+pub use crate::cluster::quorum::Level as Consistency;
+
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -201,19 +206,6 @@ pub struct Seed {
     pub name: Option<String>,
 }
 
-/// A consistency level for reads or writes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Consistency {
-    /// The coordinator's own rack answers.
-    DcOne,
-    /// A quorum of the local DC's racks answers; a mismatch returns the first reply.
-    DcQuorum,
-    /// As `DcQuorum`, but a mismatch is an error.
-    DcSafeQuorum,
-    /// A matching quorum in every DC.
-    DcEachSafeQuorum,
-}
-
 /// Which peer links are protected (`secure_server_option`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SecureServerOption {
@@ -225,26 +217,6 @@ pub enum SecureServerOption {
     Datacenter,
     /// Every link.
     All,
-}
-
-/// The key hash for the token ring (`hash`). Variant names follow Dynomite's spelling, which
-/// is why the FNV ones keep their underscores.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[allow(missing_docs, non_camel_case_types)]
-pub enum HashKind {
-    OneAtATime,
-    Md5,
-    Crc16,
-    Crc32,
-    Crc32a,
-    Fnv1_64,
-    Fnv1a_64,
-    Fnv1_32,
-    Fnv1a_32,
-    Hsieh,
-    Murmur,
-    Jenkins,
-    Murmur3,
 }
 
 /// How the seed list is found (`dyn_seed_provider`).
@@ -310,34 +282,11 @@ macro_rules! named_enum {
     };
 }
 
-named_enum!(Consistency, "consistency", case_insensitive = true, [
-    DcOne => "DC_ONE",
-    DcQuorum => "DC_QUORUM",
-    DcSafeQuorum => "DC_SAFE_QUORUM",
-    DcEachSafeQuorum => "DC_EACH_SAFE_QUORUM",
-]);
-
 named_enum!(SecureServerOption, "secure_server_option", case_insensitive = false, [
     None => "none",
     Rack => "rack",
     Datacenter => "datacenter",
     All => "all",
-]);
-
-named_enum!(HashKind, "hash", case_insensitive = false, [
-    OneAtATime => "one_at_a_time",
-    Md5 => "md5",
-    Crc16 => "crc16",
-    Crc32 => "crc32",
-    Crc32a => "crc32a",
-    Fnv1_64 => "fnv1_64",
-    Fnv1a_64 => "fnv1a_64",
-    Fnv1_32 => "fnv1_32",
-    Fnv1a_32 => "fnv1a_32",
-    Hsieh => "hsieh",
-    Murmur => "murmur",
-    Jenkins => "jenkins",
-    Murmur3 => "murmur3",
 ]);
 
 named_enum!(SeedProvider, "seed provider", case_insensitive = false, [
@@ -782,7 +731,7 @@ impl DynoConfig {
                     format!(
                         "is not a valid hash: \"{}\" (use one of {})",
                         s.value,
-                        choices(HashKind::ALL)
+                        choices(&HashKind::ALL)
                     ),
                 )
             })?,

@@ -405,12 +405,12 @@ fn host_port_parsing_and_resolution() {
 
 #[test]
 fn enum_names_round_trip() {
-    for &c in Consistency::ALL {
+    for c in Consistency::ALL {
         assert_eq!(c.as_str().parse::<Consistency>(), Ok(c));
         assert_eq!(c.as_str().to_lowercase().parse::<Consistency>(), Ok(c));
     }
     assert_eq!(HashKind::ALL.len(), 13);
-    for &h in HashKind::ALL {
+    for h in HashKind::ALL {
         assert_eq!(h.as_str().parse::<HashKind>(), Ok(h));
     }
     for &s in SecureServerOption::ALL {
@@ -419,7 +419,7 @@ fn enum_names_round_trip() {
     assert!("ALL".parse::<SecureServerOption>().is_err());
     assert_eq!(
         "dc_two".parse::<Consistency>().unwrap_err().to_string(),
-        "\"dc_two\" is not a valid consistency"
+        "unknown consistency level \"dc_two\"; expected DC_ONE, DC_QUORUM, DC_SAFE_QUORUM or DC_EACH_SAFE_QUORUM"
     );
 }
 

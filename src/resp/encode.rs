@@ -108,6 +108,7 @@ pub fn encode(reply: &Reply, proto: u8, out: &mut BytesMut) {
                 put_bulk(out, b);
             }
         }
+        Reply::Raw(b) => out.put_slice(b),
         Reply::None => {}
     }
 }

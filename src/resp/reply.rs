@@ -34,6 +34,9 @@ pub enum Reply {
     Verbatim(Bytes),
     /// An out-of-band push (`>` in RESP3); an array in RESP2 (pub/sub messages).
     Push(Vec<Reply>),
+    /// Bytes already encoded in the connection's protocol (a peer's reply relayed by
+    /// the cluster layer).
+    Raw(Bytes),
     /// Nothing is written: the command's reply was suppressed (CLIENT REPLY OFF/SKIP)
     /// or it will be written later (blocking commands).
     None,

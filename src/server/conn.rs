@@ -2,9 +2,13 @@
 //!
 //! Pipelining is free: every complete request in the read buffer is decoded first,
 //! then the whole batch runs under a single acquisition of the store lock, and all
-//! replies go out in one write. A protocol error answers with Redis's error text and
-//! closes only this connection, after the replies of the requests before it.
+//! replies go out in one write. Replies that wait for replicas (quorum levels) are
+//! awaited after the lock is released, in order, so a pipeline's replicated writes reach
+//! each peer as one batch instead of one round trip each. A protocol error answers with
+//! Redis's error text and closes only this connection, after the replies of the requests
+//! before it.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -13,36 +17,48 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::debug;
 
-use super::Shared;
-use crate::clients::Client;
+use super::{Role, Shared};
+use crate::clients::{Client, Origin};
+use crate::cluster::coordinator::{Pending, Slot};
 use crate::commands::{dispatch, Action, Ctx};
 use crate::resp::{encode, parse_request, Decoder, Limits, Reply};
 use crate::store::unix_ms;
 
 const READ_CHUNK: usize = 16 * 1024;
 
-pub async fn serve(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+/// Output of one batch: encoded replies, interleaved with replies still waiting for
+/// replicas (each with the protocol version it must be encoded in).
+enum Segment {
+    Bytes(BytesMut),
+    Wait(Pending, u8),
+}
+
+pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: Arc<Shared>) {
     let _ = stream.set_nodelay(true);
     let laddr = stream
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
     let now = unix_ms();
-    let (client, kill): (Option<Client>, Option<_>) = {
+    let (client, kill, max_bulk) = {
         let mut store = shared.store.lock();
         store.stats.total_connections += 1;
         if store.clients.len() as u64 >= store.params.maxclients {
             store.stats.rejected_connections += 1;
-            None
+            (None, None, 0)
         } else {
             let id = store.clients.next_id();
             let authed = store.params.requirepass.is_none();
-            let client = Client::new(id, peer.to_string(), laddr, now, authed);
+            let mut client = Client::new(id, peer.to_string(), laddr, now, authed);
+            client.origin = if role == Role::Datastore {
+                Origin::Local
+            } else {
+                Origin::Client
+            };
             let kill = store.clients.register(&client);
-            Some((client, kill))
+            (Some(client), Some(kill), store.params.proto_max_bulk_len)
         }
-    }
-    .unzip();
+    };
     let (Some(mut client), Some(kill)) = (client, kill) else {
         let _ = stream
             .write_all(b"-ERR max number of clients reached\r\n")
@@ -52,13 +68,13 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>)
     debug!(id = client.id, %peer, "client connected");
     let mut shutdown = shared.shutdown.subscribe();
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
-    let mut wbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut dec = Decoder::default();
-    let mut pending: std::collections::VecDeque<Vec<Bytes>> = Default::default();
+    let mut pending: VecDeque<Vec<Bytes>> = VecDeque::new();
     let mut read_bytes = 0u64;
+    let mut max_bulk = max_bulk;
     'conn: loop {
         let limits = Limits {
-            max_bulk_len: shared.store.lock().params.proto_max_bulk_len,
+            max_bulk_len: max_bulk,
             authenticated: client.authenticated,
         };
         let mut proto_err = None;
@@ -73,19 +89,16 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>)
             }
         }
         while !pending.is_empty() {
-            let action = run_batch(
-                &shared,
-                &mut client,
-                &mut pending,
-                &mut wbuf,
-                &mut read_bytes,
-                rbuf.len(),
-            );
-            if !wbuf.is_empty() {
-                if stream.write_all(&wbuf).await.is_err() {
-                    break 'conn;
-                }
-                wbuf.clear();
+            let batch = Batch {
+                shared: &shared,
+                client: &mut client,
+                read_bytes: &mut read_bytes,
+                qbuf: rbuf.len(),
+            };
+            let (segments, action, bulk) = batch.run(&mut pending);
+            max_bulk = bulk;
+            if write_segments(&mut stream, segments).await.is_err() {
+                break 'conn;
             }
             match action {
                 Some(Action::Sleep(d)) => tokio::time::sleep(d).await,
@@ -123,38 +136,73 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>)
     debug!(id = client.id, "client disconnected");
 }
 
-/// Runs queued requests under one store lock until they are done or one of them asks
-/// the connection to act (sleep, shut down, close). Replies are appended to `wbuf`.
-fn run_batch(
-    shared: &Shared,
-    client: &mut Client,
-    pending: &mut std::collections::VecDeque<Vec<Bytes>>,
-    wbuf: &mut BytesMut,
-    read_bytes: &mut u64,
-    qbuf: usize,
-) -> Option<Action> {
-    let mut store = shared.store.lock();
-    store.stats.net_input_bytes += std::mem::take(read_bytes);
-    let before = wbuf.len();
-    let mut action = None;
-    while let Some(args) = pending.pop_front() {
-        let now_ms = unix_ms();
-        let mut ctx = Ctx {
-            store: &mut store,
-            client,
-            now_ms,
-            action: None,
-        };
-        let reply = dispatch(&mut ctx, &args);
-        action = ctx.action.take();
-        encode(&reply, client.proto, wbuf);
-        if action.is_some() || client.close_after_reply {
-            break;
+async fn write_segments(stream: &mut TcpStream, segments: Vec<Segment>) -> std::io::Result<()> {
+    let mut out = BytesMut::new();
+    for seg in segments {
+        match seg {
+            Segment::Bytes(b) if out.is_empty() => out = b,
+            Segment::Bytes(b) => out.extend_from_slice(&b),
+            Segment::Wait(p, proto) => {
+                let reply = p.resolve().await;
+                encode(&reply, proto, &mut out);
+            }
         }
     }
-    client.last_interaction_ms = unix_ms();
-    client.qbuf = qbuf;
-    store.stats.net_output_bytes += (wbuf.len() - before) as u64;
-    store.clients.update(client);
-    action
+    if !out.is_empty() {
+        stream.write_all(&out).await?;
+    }
+    Ok(())
+}
+
+/// The queued requests of one connection, run under one store lock.
+struct Batch<'a> {
+    shared: &'a Shared,
+    client: &'a mut Client,
+    read_bytes: &'a mut u64,
+    qbuf: usize,
+}
+
+impl Batch<'_> {
+    /// Runs requests until they are done or one asks the connection to act (sleep, shut
+    /// down, close). Returns the output, the action, and the current bulk length limit.
+    fn run(self, pending: &mut VecDeque<Vec<Bytes>>) -> (Vec<Segment>, Option<Action>, usize) {
+        let cluster = self
+            .shared
+            .cluster
+            .as_deref()
+            .filter(|_| self.client.origin == Origin::Client);
+        let mut store = self.shared.store.lock();
+        store.stats.net_input_bytes += std::mem::take(self.read_bytes);
+        let mut segments = Vec::new();
+        let mut out = BytesMut::with_capacity(READ_CHUNK);
+        let mut written = 0;
+        let mut action = None;
+        while let Some(args) = pending.pop_front() {
+            let now_ms = unix_ms();
+            let mut ctx = Ctx::new(&mut store, self.client, now_ms);
+            let slot = match cluster {
+                Some(c) => c.execute(&mut ctx, &args),
+                None => Slot::Ready(dispatch(&mut ctx, &args)),
+            };
+            action = ctx.action.take();
+            match slot {
+                Slot::Ready(reply) => encode(&reply, self.client.proto, &mut out),
+                Slot::Wait(p) => {
+                    written += out.len();
+                    segments.push(Segment::Bytes(std::mem::take(&mut out)));
+                    segments.push(Segment::Wait(p, self.client.proto));
+                }
+            }
+            if action.is_some() || self.client.close_after_reply {
+                break;
+            }
+        }
+        written += out.len();
+        segments.push(Segment::Bytes(out));
+        self.client.last_interaction_ms = unix_ms();
+        self.client.qbuf = self.qbuf;
+        store.stats.net_output_bytes += written as u64;
+        store.clients.update(self.client);
+        (segments, action, store.params.proto_max_bulk_len)
+    }
 }

@@ -20,16 +20,22 @@ use crate::store::Store;
 /// State shared by every connection task.
 pub struct Shared {
     pub store: Mutex<Store>,
+    /// The replication layer, when the node runs with a dynomite.yml topology.
+    pub cluster: Option<Arc<crate::cluster::coordinator::Cluster>>,
     /// Flips to true when the server is shutting down; connections and the listener
     /// watch it.
     pub shutdown: watch::Sender<bool>,
 }
 
 impl Shared {
-    pub fn new(store: Store) -> Arc<Shared> {
+    pub fn new(
+        store: Store,
+        cluster: Option<Arc<crate::cluster::coordinator::Cluster>>,
+    ) -> Arc<Shared> {
         let (tx, _) = watch::channel(false);
         Arc::new(Shared {
             store: Mutex::new(store),
+            cluster,
             shutdown: tx,
         })
     }
@@ -40,15 +46,40 @@ impl Shared {
     }
 }
 
+/// Which path a listener's connections take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The client port (`listen`): commands are routed and replicated.
+    Client,
+    /// The embedded datastore's port (`servers:`): local only, never replicated, for
+    /// tools that talk to the backend Redis of a Dynomite node directly.
+    Datastore,
+    /// The peer port (`dyn_listen`).
+    Peer,
+}
+
 /// Serves clients on `listeners` until `signal` completes or SHUTDOWN is called.
 pub async fn run(
-    listeners: Vec<TcpListener>,
+    listeners: Vec<(TcpListener, Role)>,
     shared: Arc<Shared>,
     signal: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let cron = tokio::spawn(cron::run(shared.clone()));
-    for listener in listeners {
-        tokio::spawn(accept_loop(listener, shared.clone()));
+    if let Some(cluster) = &shared.cluster {
+        for link in cluster.links.iter().flatten() {
+            let max_backoff = std::time::Duration::from_secs(10);
+            tokio::spawn(crate::peer::link::run(
+                link.clone(),
+                max_backoff,
+                shared.shutdown.subscribe(),
+            ));
+        }
+    }
+    for (listener, role) in listeners {
+        match role {
+            Role::Peer => tokio::spawn(crate::peer::inbound::listen(listener, shared.clone())),
+            _ => tokio::spawn(accept_loop(listener, role, shared.clone())),
+        };
     }
     let mut stop = shared.shutdown.subscribe();
     tokio::select! {
@@ -61,7 +92,7 @@ pub async fn run(
     Ok(())
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+async fn accept_loop(listener: TcpListener, role: Role, shared: Arc<Shared>) {
     let mut stop = shared.shutdown.subscribe();
     loop {
         let accepted = tokio::select! {
@@ -72,7 +103,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             Ok((stream, peer)) => {
                 let shared = shared.clone();
                 tokio::spawn(async move {
-                    conn::serve(stream, peer, shared).await;
+                    conn::serve(stream, peer, role, shared).await;
                 });
             }
             Err(e) => {

@@ -10,11 +10,15 @@
 
 pub mod db;
 pub mod dict;
+pub mod hash;
+pub mod list;
+pub mod set;
 pub mod value;
+pub mod zset;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use db::Db;
+pub use db::{AccessClock, Db};
 pub use value::{Object, Value};
 
 use crate::params::Params;

@@ -20,14 +20,30 @@ pub struct Object {
 #[derive(Debug, Clone)]
 pub enum Value {
     Str(StrValue),
+    List(Box<super::list::ListValue>),
+    Hash(Box<super::hash::HashValue>),
+    Set(Box<super::set::SetValue>),
+    ZSet(Box<super::zset::ZSetValue>),
 }
 
-/// A string value. `raw` records that Redis would have turned this into a `raw`
-/// encoded object (APPEND, SETRANGE), which `OBJECT ENCODING` reports.
+/// A string value. `enc` records how Redis would have encoded the object, which
+/// `OBJECT ENCODING` and `MEMORY USAGE` report.
 #[derive(Debug, Clone)]
 pub struct StrValue {
     pub data: Bytes,
-    pub raw: bool,
+    pub enc: StrEnc,
+}
+
+/// How Redis encodes a string object; which one depends on the command that made it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StrEnc {
+    /// Redis's `tryObjectEncoding` (SET, MSET, INCR...): `int` when the bytes are a
+    /// canonical 64-bit integer, `embstr` when short, `raw` otherwise.
+    Auto,
+    /// `createStringObject` (INCRBYFLOAT): never `int`; `embstr` when short.
+    NoInt,
+    /// A modified-in-place buffer (APPEND, SETRANGE): always `raw`.
+    Raw,
 }
 
 impl Value {
@@ -35,41 +51,64 @@ impl Value {
     /// that stored values never pin a whole read buffer in memory; large ones are the
     /// buffer, so sharing them is free.
     pub fn string(data: &Bytes) -> Value {
-        Value::Str(StrValue {
-            data: own(data),
-            raw: false,
-        })
+        Value::string_owned(own(data))
     }
 
     pub fn string_owned(data: Bytes) -> Value {
-        Value::Str(StrValue { data, raw: false })
+        Value::string_enc(data, StrEnc::Auto)
+    }
+
+    /// A string value with the encoding the creating command gives it.
+    pub fn string_enc(data: Bytes, enc: StrEnc) -> Value {
+        Value::Str(StrValue { data, enc })
     }
 
     /// The `TYPE` name.
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 
     /// The `OBJECT ENCODING` name, as Redis 7.0 reports it.
     pub fn encoding(&self) -> &'static str {
         match self {
-            Value::Str(s) => {
-                if s.data.len() <= 20 && parse_i64(&s.data).is_some() {
-                    "int"
-                } else if s.raw || s.data.len() > EMBSTR_MAX {
-                    "raw"
-                } else {
-                    "embstr"
-                }
-            }
+            Value::Str(s) => s.encoding(),
+            Value::List(v) => v.encoding(),
+            Value::Hash(v) => v.encoding(),
+            Value::Set(v) => v.encoding(),
+            Value::ZSet(v) => v.encoding(),
         }
     }
 
     pub fn as_str(&self) -> Option<&Bytes> {
         match self {
             Value::Str(s) => Some(&s.data),
+            _ => None,
+        }
+    }
+
+    /// The string value for in-place modification (APPEND, SETRANGE).
+    pub fn as_str_mut(&mut self) -> Option<&mut StrValue> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+impl StrValue {
+    /// The `OBJECT ENCODING` name: `int`, `embstr` or `raw`.
+    pub fn encoding(&self) -> &'static str {
+        match self.enc {
+            StrEnc::Raw => "raw",
+            StrEnc::Auto if self.data.len() <= 20 && parse_i64(&self.data).is_some() => "int",
+            _ if self.data.len() > EMBSTR_MAX => "raw",
+            _ => "embstr",
         }
     }
 }
@@ -89,15 +128,15 @@ pub fn memory_usage(key: &[u8], value: &Value) -> usize {
     let entry = 24 + 16 + alloc_size(key.len() + 4);
     entry
         + match value {
-            Value::Str(s) => {
-                if s.data.len() <= 20 && parse_i64(&s.data).is_some() {
-                    0
-                } else if !s.raw && s.data.len() <= EMBSTR_MAX {
-                    alloc_size(16 + 3 + s.data.len() + 1) - 16
-                } else {
-                    alloc_size(s.data.len() + 9)
-                }
-            }
+            Value::Str(s) => match s.encoding() {
+                "int" => 0,
+                "embstr" => alloc_size(16 + 3 + s.data.len() + 1) - 16,
+                _ => alloc_size(s.data.len() + 9),
+            },
+            Value::List(v) => v.memory_usage(),
+            Value::Hash(v) => v.memory_usage(),
+            Value::Set(v) => v.memory_usage(),
+            Value::ZSet(v) => v.memory_usage(),
         }
 }
 

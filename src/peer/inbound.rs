@@ -1,0 +1,126 @@
+//! Inbound peer connections: read frames, apply them, answer in order.
+//!
+//! Requests run through `Cluster::apply_peer`, which uses the same dispatch gate as
+//! client commands with `Origin::Peer`, so a replicated write is never replicated again
+//! (except a cross-DC write, which the receiving node fans out to its own DC). All frames
+//! that arrived together run under one store lock, and their replies go out in one write,
+//! in request order, as Dynomite's peers expect.
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tracing::{debug, warn};
+
+use super::codec::{self, Frame, MsgType, RedmiteExt};
+use crate::clients::{Client, Origin};
+use crate::cluster::coordinator::{reply_checksum, Slot};
+use crate::resp::{encode, Reply};
+use crate::server::Shared;
+use crate::store::unix_ms;
+
+/// Accepts peer connections until shutdown.
+pub async fn listen(listener: TcpListener, shared: Arc<Shared>) {
+    let mut stop = shared.shutdown.subscribe();
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        match accepted {
+            Ok((stream, addr)) => {
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    if let Err(why) = serve(stream, shared).await {
+                        debug!(%addr, "peer connection closed: {why}");
+                    }
+                });
+            }
+            Err(e) => {
+                warn!("peer accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// One reply waiting to be written: already computed, or pending a quorum.
+struct Answer {
+    id: u64,
+    proto: u8,
+    slot: Slot,
+}
+
+async fn serve(mut stream: TcpStream, shared: Arc<Shared>) -> Result<(), String> {
+    let _ = stream.set_nodelay(true);
+    let Some(cluster) = shared.cluster.clone() else {
+        return Err("this node has no cluster configuration".into());
+    };
+    let addr = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let mut client = Client::new(0, addr, String::new(), unix_ms(), true);
+    client.origin = Origin::Peer;
+    let mut rbuf = BytesMut::with_capacity(16 * 1024);
+    let mut wbuf = BytesMut::with_capacity(16 * 1024);
+    let mut stop = shared.shutdown.subscribe();
+    loop {
+        tokio::select! {
+            r = stream.read_buf(&mut rbuf) => match r {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(e.to_string()),
+            },
+            _ = stop.wait_for(|s| *s) => return Ok(()),
+        }
+        let mut frames: Vec<Frame> = Vec::new();
+        loop {
+            match codec::decode(&mut rbuf) {
+                Ok(Some(f)) => frames.push(f),
+                Ok(None) => break,
+                Err(e) => return Err(format!("bad frame: {e}")),
+            }
+        }
+        if frames.is_empty() {
+            continue;
+        }
+        let answers: Vec<Answer> = {
+            let mut store = shared.store.lock();
+            frames
+                .iter()
+                .filter(|f| matches!(f.msg_type, MsgType::Req | MsgType::ReqForward))
+                .map(|f| {
+                    let slot = cluster.apply_peer(&mut store, &mut client, f);
+                    Answer {
+                        id: f.id,
+                        proto: client.proto,
+                        slot,
+                    }
+                })
+                .collect()
+        };
+        for a in answers {
+            let reply = match a.slot {
+                Slot::Ready(r) => r,
+                Slot::Wait(p) => p.resolve().await,
+            };
+            let checksum = match &reply {
+                Reply::Raw(b) => crate::cluster::quorum::checksum(b),
+                other => reply_checksum(other),
+            };
+            let mut payload = BytesMut::new();
+            encode(&reply, a.proto, &mut payload);
+            let ext = RedmiteExt {
+                checksum,
+                proto: a.proto,
+                ..Default::default()
+            };
+            let frame = Frame::redmite(a.id, MsgType::Res, true, ext, payload.freeze());
+            codec::encode(&frame, &mut wbuf).map_err(|e| e.to_string())?;
+        }
+        stream.write_all(&wbuf).await.map_err(|e| e.to_string())?;
+        wbuf.clear();
+    }
+}

@@ -1,0 +1,19 @@
+//! A set (Redis `intset`/`listpack`/`hashtable`).
+//!
+//! Placeholder: the data-types work fills this in.
+
+/// A set (Redis `intset`/`listpack`/`hashtable`).
+#[derive(Debug, Clone, Default)]
+pub struct SetValue {}
+
+impl SetValue {
+    /// The `OBJECT ENCODING` name.
+    pub fn encoding(&self) -> &'static str {
+        "unknown"
+    }
+
+    /// Bytes used, for `MEMORY USAGE`.
+    pub fn memory_usage(&self) -> usize {
+        0
+    }
+}
