@@ -13,14 +13,13 @@ const CLIENTS: usize = 1000;
 /// every one of them, and CLIENT KILL closes exactly the one it names.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousand_concurrent_clients() {
-    let server = Server::start(&[]);
-    let client = server.client().clone();
+    let server = std::sync::Arc::new(Server::start(&[]));
     let mut tasks = Vec::with_capacity(CLIENTS);
     for i in 0..CLIENTS {
-        let client = client.clone();
+        let server = server.clone();
         tasks.push(tokio::spawn(async move {
-            let mut conn = client
-                .get_multiplexed_async_connection()
+            let mut conn = server
+                .async_conn()
                 .await
                 .unwrap_or_else(|e| panic!("client {i}: connect: {e}"));
             let key = format!("client:{i}");
@@ -52,7 +51,7 @@ async fn thousand_concurrent_clients() {
         conns.push(t.await.expect("client task"));
     }
 
-    let mut admin = client.get_multiplexed_async_connection().await.unwrap();
+    let mut admin = server.async_conn().await.unwrap();
     let dbsize: usize = redis::cmd("DBSIZE").query_async(&mut admin).await.unwrap();
     assert_eq!(dbsize, CLIENTS);
     let list: String = redis::cmd("CLIENT")

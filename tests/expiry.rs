@@ -28,12 +28,6 @@ fn dbsize(raw: &mut Raw) -> u64 {
 
 /// 100k keys with a 100 ms TTL are reclaimed by the background cycle alone: DBSIZE
 /// (which touches no key) drops to 0, and INFO counts every one as expired.
-///
-/// FIXME: with the placeholder `store::dict::Dict` (a hashbrown map whose `sample`
-/// walks from a random index, O(n)), an unoptimised build reclaims only about 2,000
-/// keys a second, so this test fails under plain `cargo test` and passes under
-/// `cargo test --release` (about 1 s). The chained `Dict` on the `dictglob` branch
-/// samples in O(1) and should make both pass.
 #[test]
 fn active_expiry_reclaims_unread_keys() {
     let server = Server::start(&[]);

@@ -112,6 +112,18 @@ impl Server {
             .expect("connect with the redis crate")
     }
 
+    /// A new async `redis` crate connection. The crate's default timeouts (1 s to
+    /// connect, 500 ms per reply) are too tight for a debug build on a busy two-core
+    /// machine with a thousand clients connecting at once, so they are raised here.
+    pub async fn async_conn(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(30)))
+            .set_response_timeout(Some(Duration::from_secs(30)));
+        self.client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+    }
+
     /// A new raw socket connection.
     pub fn raw(&self) -> Raw {
         Raw::connect(self.addr())
