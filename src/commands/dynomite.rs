@@ -17,7 +17,10 @@ pub(super) const COMMANDS: &[Command] = &[Command::new(
     "connection",
     conn_consistency,
 )
-.doc("0.0.0", "Set this connection's read and write consistency level (Dynomite)")];
+.doc(
+    "0.0.0",
+    "Set this connection's read and write consistency level (Dynomite)",
+)];
 
 fn conn_consistency(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     let level: Level = std::str::from_utf8(&args[1])

@@ -19,7 +19,10 @@ const G: &str = "generic";
 const NK: (i32, i32, i32) = (0, 0, 0);
 
 pub(super) const COMMANDS: &[Command] = &[
-    Command::new("del", -2, WRITE | SPLIT, (1, -1, 1), G, del).doc("1.0.0", "Delete a key"),
+    Command::new("del", -2, WRITE | SPLIT, (1, -1, 1), G, del)
+        .doc("1.0.0", "Delete a key")
+        .key_spec(&["RM", "delete"], "")
+        .tips(&["request_policy:multi_shard", "response_policy:agg_sum"]),
     Command::new("unlink", -2, WRITE | FAST | SPLIT, (1, -1, 1), G, del).doc(
         "4.0.0",
         "Delete a key asynchronously in another thread. Otherwise it is just as DEL, but non blocking.",
