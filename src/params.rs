@@ -128,7 +128,7 @@ pub static SPECS: &[Spec] = &[
         name: "hash-max-listpack-entries",
         aliases: &["hash-max-ziplist-entries"],
         kind: int(0, i64::MAX),
-        default: "128",
+        default: "512",
         mutable: true,
     },
     Spec {
