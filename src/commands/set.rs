@@ -554,3 +554,108 @@ fn sscan(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     found.retain(|m| opts.matches(m));
     Ok(scan_reply(next, found))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clients::Client;
+    use crate::commands::dispatch::{call, resolve};
+    use crate::commands::table::table;
+    use crate::params::Params;
+    use crate::store::Store;
+
+    fn args(line: &str) -> Vec<Bytes> {
+        line.split(' ')
+            .map(|a| Bytes::from(a.to_string()))
+            .collect()
+    }
+
+    /// Runs `lines` through the dispatcher on a replicating context and returns the
+    /// last reply with the effects recorded for it.
+    fn run(lines: &[&str]) -> Vec<(Reply, Vec<Vec<Bytes>>, u64)> {
+        let mut store = Store::new(Params::default(), table().entries.len());
+        let mut client = Client::new(1, "a".into(), "b".into(), 0, true);
+        let mut ctx = Ctx::new(&mut store, &mut client, 1);
+        ctx.replicate = true;
+        lines
+            .iter()
+            .map(|line| {
+                let a = args(line);
+                let dirty = ctx.store.dirty;
+                let entry = resolve(&a).expect("known command");
+                let reply = call(&mut ctx, entry, &a);
+                let effects = std::mem::take(&mut ctx.effects);
+                (reply, effects, ctx.store.dirty - dirty)
+            })
+            .collect()
+    }
+
+    fn members(reply: &Reply) -> Vec<Bytes> {
+        match reply {
+            Reply::Set(items) | Reply::Array(items) => items
+                .iter()
+                .map(|r| match r {
+                    Reply::Bulk(b) => b.clone(),
+                    other => panic!("not a bulk: {other:?}"),
+                })
+                .collect(),
+            Reply::Bulk(b) => vec![b.clone()],
+            other => panic!("not members: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn spop_replicates_as_srem_of_what_it_popped() {
+        let out = run(&[
+            "SADD s a b c d e f g h i j",
+            "SPOP s 3",
+            "SPOP s",
+            "SCARD s",
+            "SPOP s 100",
+            "EXISTS s",
+        ]);
+        assert_eq!(out[0].1, vec![args("SADD s a b c d e f g h i j")]);
+        assert_eq!(out[0].2, 10);
+        for (reply, effects, dirty) in &out[1..3] {
+            let popped = members(reply);
+            let mut srem = args("SREM s");
+            srem.extend(popped.iter().cloned());
+            assert_eq!(effects, &vec![srem]);
+            assert_eq!(*dirty, popped.len() as u64);
+        }
+        assert_eq!(out[3].0, Reply::Int(6));
+        assert_eq!(members(&out[4].0).len(), 6);
+        assert_eq!(out[4].1, vec![args("DEL s")]);
+        assert_eq!(out[4].2, 6);
+        assert_eq!(out[5].0, Reply::Int(0));
+    }
+
+    #[test]
+    fn reads_and_no_ops_replicate_nothing() {
+        let out = run(&[
+            "SADD s 1 2 3",
+            "SRANDMEMBER s 2",
+            "SPOP nokey",
+            "SPOP s 0",
+            "SREM s 9",
+            "SINTERSTORE d s",
+        ]);
+        for (_, effects, dirty) in &out[1..5] {
+            assert!(effects.is_empty());
+            assert_eq!(*dirty, 0);
+        }
+        assert_eq!(out[5].1, vec![args("SINTERSTORE d s")]);
+    }
+
+    #[test]
+    fn hincrbyfloat_replicates_as_hset_of_the_result() {
+        let out = run(&[
+            "HINCRBYFLOAT h f 1.5",
+            "HINCRBYFLOAT h f 0.1",
+            "HINCRBY h n 2",
+        ]);
+        assert_eq!(out[1].0, Reply::Bulk(Bytes::from("1.6")));
+        assert_eq!(out[1].1, vec![args("HSET h f 1.6")]);
+        assert_eq!(out[2].1, vec![args("HINCRBY h n 2")]);
+    }
+}
