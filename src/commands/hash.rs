@@ -314,6 +314,19 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
         (0..count).filter_map(|_| h.random(&mut rng)).collect()
     } else if count >= h.len() {
         h.iter().collect()
+    } else if count.saturating_mul(3) <= h.len() {
+        // A small sample of a big hash: draw until `count` distinct fields.
+        let mut seen = std::collections::HashSet::with_capacity(count);
+        let mut out = Vec::with_capacity(count);
+        while out.len() < count {
+            let Some((f, v)) = h.random(&mut rng) else {
+                break;
+            };
+            if seen.insert(f) {
+                out.push((f, v));
+            }
+        }
+        out
     } else {
         let all: Vec<_> = h.iter().collect();
         rand::seq::index::sample(&mut rng, all.len(), count)

@@ -271,8 +271,21 @@ fn srandmember(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     Ok(Reply::bulks(picked))
 }
 
-/// `count` distinct random members of `set` (`count < set.len()`).
+/// `count` distinct random members of `set` (`count < set.len()`). Like Redis, a
+/// small sample of a big set is drawn member by member, and a big sample by
+/// choosing among all members, so neither costs much more than its result.
 fn sample_unique(set: &SetValue, count: usize, rng: &mut impl rand::Rng) -> Vec<Bytes> {
+    if count.saturating_mul(3) <= set.len() {
+        let mut seen = std::collections::HashSet::with_capacity(count);
+        let mut out = Vec::with_capacity(count);
+        while out.len() < count {
+            let Some(m) = set.random(rng) else { break };
+            if seen.insert(m.clone()) {
+                out.push(m);
+            }
+        }
+        return out;
+    }
     let all: Vec<Bytes> = set.iter().collect();
     rand::seq::index::sample(rng, all.len(), count)
         .into_iter()
@@ -645,6 +658,32 @@ mod tests {
             assert_eq!(*dirty, 0);
         }
         assert_eq!(out[5].1, vec![args("SINTERSTORE d s")]);
+    }
+
+    #[test]
+    fn positive_counts_return_distinct_members() {
+        let many: Vec<String> = (0..100).map(|i| format!("m{i} {i}")).collect();
+        let sadd = format!(
+            "SADD s {}",
+            (0..100)
+                .map(|i| format!("m{i}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let hset = format!("HSET h {}", many.join(" "));
+        for count in [5, 40, 99] {
+            let out = run(&[
+                &sadd,
+                &hset,
+                &format!("SRANDMEMBER s {count}"),
+                &format!("HRANDFIELD h {count}"),
+            ]);
+            for reply in [&out[2].0, &out[3].0] {
+                let got = members(reply);
+                let distinct: std::collections::HashSet<_> = got.iter().collect();
+                assert_eq!((got.len(), distinct.len()), (count, count));
+            }
+        }
     }
 
     #[test]
