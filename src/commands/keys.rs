@@ -360,7 +360,7 @@ fn keys(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
 /// Parses a SCAN cursor like Redis's `strtoul` check: decimal, an optional sign (a
 /// negative value wraps, so `-1` is the largest cursor), no leading space, nothing
 /// after the digits, no overflow. An empty string is cursor 0, as in Redis.
-fn parse_cursor(arg: &[u8]) -> Option<u64> {
+pub(super) fn parse_cursor(arg: &[u8]) -> Option<u64> {
     let (neg, digits) = match arg.first() {
         Some(b'-') => (true, &arg[1..]),
         Some(b'+') => (false, &arg[1..]),
