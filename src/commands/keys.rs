@@ -357,7 +357,7 @@ fn keys(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
 /// Parses a SCAN cursor like Redis's `strtoul` check: decimal, an optional sign (a
 /// negative value wraps, so `-1` is the largest cursor), no leading space, nothing
 /// after the digits, no overflow. An empty string is cursor 0, as in Redis.
-fn parse_cursor(arg: &[u8]) -> Option<u64> {
+pub(super) fn parse_cursor(arg: &[u8]) -> Option<u64> {
     let (neg, digits) = match arg.first() {
         Some(b'-') => (true, &arg[1..]),
         Some(b'+') => (false, &arg[1..]),
@@ -552,12 +552,7 @@ mod tests {
     fn with_ctx<R>(now_ms: u64, f: impl FnOnce(&mut Ctx) -> R) -> R {
         let mut store = Store::new(Params::default(), 0);
         let mut client = Client::new(1, "a".into(), "b".into(), now_ms, true);
-        let mut ctx = Ctx {
-            store: &mut store,
-            client: &mut client,
-            now_ms,
-            action: None,
-        };
+        let mut ctx = Ctx::new(&mut store, &mut client, now_ms);
         f(&mut ctx)
     }
 
