@@ -13,6 +13,7 @@ pub mod table;
 mod bitmap;
 mod connection;
 mod dynomite;
+mod geo;
 mod hash;
 mod hll;
 mod keys;
