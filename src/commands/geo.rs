@@ -405,7 +405,9 @@ impl Shape {
             }
         } * self.conversion;
         let mut steps = estimate_steps(radius, self.lat);
-        let at = |steps| encode(MERCATOR_LON, MERCATOR_LAT, self.lon, self.lat, steps).unwrap_or_default();
+        let at = |steps| {
+            encode(MERCATOR_LON, MERCATOR_LAT, self.lon, self.lat, steps).unwrap_or_default()
+        };
         let mut hash = at(steps);
         let area_of = |h| decode(MERCATOR_LON, MERCATOR_LAT, h);
         let too_coarse = area_of(moved(hash, 0, 1)).lat.max < max_lat
@@ -549,10 +551,8 @@ fn lonlat(lon: &[u8], lat: &[u8]) -> Result<(f64, f64), CmdError> {
     let lon = arg_f64(lon)?;
     let lat = arg_f64(lat)?;
     if !(LONG_MIN..=LONG_MAX).contains(&lon) || !(LAT_MIN..=LAT_MAX).contains(&lat) {
-        // Redis formats this error with a trailing CRLF, which its error path
-        // turns into two spaces.
         return Err(CmdError::err(format!(
-            "invalid longitude,latitude pair {lon:.6},{lat:.6}  "
+            "invalid longitude,latitude pair {lon:.6},{lat:.6}"
         )));
     }
     Ok((lon, lat))
@@ -798,8 +798,7 @@ fn georadius_generic(
                 return Err(CmdError::err("COUNT must be > 0"));
             }
             i += 1;
-        } else if (is_kw(a, "store") || is_kw(a, "storedist")) && left >= 1 && !nostore && !search
-        {
+        } else if (is_kw(a, "store") || is_kw(a, "storedist")) && left >= 1 && !nostore && !search {
             storekey = Some(&rest[i + 1]);
             storedist = is_kw(a, "storedist");
             i += 1;
@@ -967,7 +966,13 @@ mod tests {
 
     #[test]
     fn interleave_round_trips() {
-        for (a, b) in [(0u32, 0u32), (1, 0), (0, 1), (0xdead_beef, 0x1234_5678), (u32::MAX, 7)] {
+        for (a, b) in [
+            (0u32, 0u32),
+            (1, 0),
+            (0, 1),
+            (0xdead_beef, 0x1234_5678),
+            (u32::MAX, 7),
+        ] {
             let d = deinterleave(interleave(a, b));
             assert_eq!((d as u32, (d >> 32) as u32), (a, b));
         }
