@@ -471,7 +471,11 @@ pub(super) fn zadd_apply(
 
 /// ZADD and ZINCRBY (Redis's `zaddGenericCommand`): options, then pairs; all
 /// scores are parsed before the key is touched.
-pub(super) fn zadd_generic(ctx: &mut Ctx, args: &[Bytes], mut f: AddFlags) -> Result<Reply, CmdError> {
+pub(super) fn zadd_generic(
+    ctx: &mut Ctx,
+    args: &[Bytes],
+    mut f: AddFlags,
+) -> Result<Reply, CmdError> {
     let mut i = 2;
     while i < args.len() {
         let a = &args[i];
