@@ -157,6 +157,14 @@ const CLIENT_SUBS: &[Command] = &[
         client_no_touch,
     ),
     Command::new("reply", 3, NOSCRIPT | LOADING | STALE, NK, C, client_reply),
+    Command::new(
+        "unblock",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        NK,
+        C,
+        super::blocking::client_unblock,
+    ),
     Command::new("help", 2, LOADING | STALE, NK, C, help),
 ];
 
