@@ -158,10 +158,6 @@ fn positive_arg(arg: &[u8], msg: Option<&str>) -> Result<i64, CmdError> {
         i64::MAX,
         Some(msg.unwrap_or("value is out of range, must be positive")),
     )
-    .map_err(|e| match (msg, arg_i64(arg)) {
-        (None, Err(_)) => CmdError::NotInteger,
-        _ => e,
-    })
 }
 
 // ---- pushes -------------------------------------------------------------------
@@ -645,8 +641,8 @@ fn brpoplpush(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
 }
 
 fn blmpop(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
-    let timeout = parse_timeout(&args[1])?;
     let m = parse_mpop(args, 2)?;
+    let timeout = parse_timeout(&args[1])?;
     match mpop(ctx, &m)? {
         Some(r) => Ok(r),
         None => Ok(ctx.block(args, m.keys, "list", timeout)),
