@@ -933,6 +933,7 @@ fn georadius_generic(
     let lru = ctx.lru();
     ctx.db().set(dst, Value::ZSet(Box::new(z)), lru);
     ctx.store.dirty += n as u64;
+    ctx.signal_ready(dst);
     Ok(Reply::Int(n as i64))
 }
 

@@ -24,6 +24,7 @@ use std::cmp::Ordering;
 
 use bytes::Bytes;
 
+use super::blocking::parse_timeout;
 use super::table::{flags::*, Command};
 use super::{arg_f64, arg_i64, is_kw, CmdError, Ctx, Lookup};
 use crate::glob::glob_match;
@@ -108,6 +109,43 @@ pub(super) const COMMANDS: &[Command] = &[
     Command::new("zmpop", -4, WRITE | MOVABLE_KEYS, (0, 0, 0), G, zmpop)
         .finder(zmpop_keys)
         .doc("7.0.0", "Remove and return members with scores in a sorted set"),
+    Command::new(
+        "bzpopmin",
+        -3,
+        WRITE | NOSCRIPT | BLOCKING | FAST,
+        (1, -2, 1),
+        G,
+        bzpopmin,
+    )
+    .doc(
+        "5.0.0",
+        "Remove and return the member with the lowest score from one or more sorted sets, or block until one is available",
+    ),
+    Command::new(
+        "bzpopmax",
+        -3,
+        WRITE | NOSCRIPT | BLOCKING | FAST,
+        (1, -2, 1),
+        G,
+        bzpopmax,
+    )
+    .doc(
+        "5.0.0",
+        "Remove and return the member with the highest score from one or more sorted sets, or block until one is available",
+    ),
+    Command::new(
+        "bzmpop",
+        -5,
+        WRITE | BLOCKING | MOVABLE_KEYS,
+        (0, 0, 0),
+        G,
+        bzmpop,
+    )
+    .finder(bzmpop_keys)
+    .doc(
+        "7.0.0",
+        "Remove and return members with scores in a sorted set or block until one is available",
+    ),
     Command::new("zrandmember", -2, READONLY, (1, 1, 1), G, zrandmember)
         .doc("6.2.0", "Get one or multiple random elements from a sorted set"),
     Command::new(
@@ -210,6 +248,10 @@ fn zmpop_keys(args: &[Bytes]) -> Vec<usize> {
     numkeys_at(args, 1)
 }
 
+fn bzmpop_keys(args: &[Bytes]) -> Vec<usize> {
+    numkeys_at(args, 2)
+}
+
 // ---- shared helpers ----
 
 /// The listpack thresholds from the configuration.
@@ -263,6 +305,7 @@ pub(super) fn store_result(ctx: &mut Ctx, dst: &Bytes, items: Vec<(Bytes, f64)>)
     let lru = ctx.lru();
     ctx.db().set(dst, Value::ZSet(Box::new(z)), lru);
     ctx.store.dirty += 1;
+    ctx.signal_ready(dst);
     Reply::Int(n as i64)
 }
 
@@ -466,6 +509,9 @@ pub(super) fn zadd_apply(
         return Err(CmdError::err(NAN_SCORE));
     }
     ctx.store.dirty += (out.added + out.updated) as u64;
+    if out.added > 0 {
+        ctx.signal_ready(key);
+    }
     Ok(out)
 }
 
@@ -994,6 +1040,76 @@ fn zmpop(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     zpop_generic(ctx, p.keys, p.max, Some(p.count), shape)
 }
 
+// ---- BZPOPMIN BZPOPMAX BZMPOP ----
+
+/// BZPOPMIN/BZPOPMAX (Redis's `blockingGenericZpopCommand`): pops one member from
+/// the first non-empty key in argument order, replicated as ZPOPMIN/ZPOPMAX, or
+/// blocks on all of them. A key of another type is an error even when a later key
+/// has members.
+fn bzpop_generic(ctx: &mut Ctx, args: &[Bytes], max: bool) -> Result<Reply, CmdError> {
+    let timeout = parse_timeout(&args[args.len() - 1])?;
+    let keys = &args[1..args.len() - 1];
+    for key in keys {
+        if !ctx.may_pop(key) || get_zset(ctx, key, Lookup::WRITE)?.is_none_or(|z| z.is_empty()) {
+            continue;
+        }
+        let shape = PopShape {
+            emit_key: true,
+            nested: false,
+            nil_when_empty: false,
+        };
+        let reply = zpop_generic(ctx, std::slice::from_ref(key), max, None, shape)?;
+        ctx.propagate(vec![Bytes::from_static(pop_name(max)), key.clone()]);
+        return Ok(reply);
+    }
+    Ok(ctx.block(args, keys, "zset", timeout))
+}
+
+fn pop_name(max: bool) -> &'static [u8] {
+    if max {
+        b"ZPOPMAX"
+    } else {
+        b"ZPOPMIN"
+    }
+}
+
+fn bzpopmin(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
+    bzpop_generic(ctx, args, false)
+}
+
+fn bzpopmax(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
+    bzpop_generic(ctx, args, true)
+}
+
+/// BZMPOP timeout numkeys key... MIN|MAX [COUNT n]: like ZMPOP, or blocks; the pop
+/// replicates as `ZPOPMIN key n` with the number actually popped.
+fn bzmpop(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
+    let p = parse_mpop(args, 2)?;
+    let timeout = parse_timeout(&args[1])?;
+    for key in p.keys {
+        if !ctx.may_pop(key) {
+            continue;
+        }
+        let len = get_zset(ctx, key, Lookup::WRITE)?.map_or(0, |z| z.len() as u64);
+        if len == 0 {
+            continue;
+        }
+        let shape = PopShape {
+            emit_key: true,
+            nested: true,
+            nil_when_empty: true,
+        };
+        let reply = zpop_generic(ctx, std::slice::from_ref(key), p.max, Some(p.count), shape)?;
+        ctx.propagate(vec![
+            Bytes::from_static(pop_name(p.max)),
+            key.clone(),
+            crate::num::i64_bytes(p.count.min(len) as i64),
+        ]);
+        return Ok(reply);
+    }
+    Ok(ctx.block(args, p.keys, "zset", timeout))
+}
+
 // ---- ZRANDMEMBER ----
 
 fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
@@ -1329,6 +1445,64 @@ fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clients::Client;
+    use crate::commands::{dispatch, Action};
+    use crate::params::Params;
+    use crate::store::Store;
+
+    fn argv(line: &str) -> Vec<Bytes> {
+        line.split(' ')
+            .map(|a| Bytes::from(a.to_string()))
+            .collect()
+    }
+
+    /// A BZPOPMIN blocked on two keys is served, oldest waiter first, by the ZADD of
+    /// another client, and its pop replicates as ZPOPMIN.
+    #[test]
+    fn bzpopmin_is_woken_by_zadd_from_another_client() {
+        let mut store = Store::new(Params::default(), crate::commands::table().entries.len());
+        let mut a = Client::new(1, "a".into(), "l".into(), 0, true);
+        let mut b = Client::new(2, "b".into(), "l".into(), 0, true);
+        let mut c = Client::new(3, "c".into(), "l".into(), 0, true);
+        let wait = |store: &mut Store, client: &mut Client, line: &str| {
+            let mut ctx = Ctx::new(store, client, 1000);
+            assert_eq!(dispatch(&mut ctx, &argv(line)), Reply::None);
+            match ctx.action.take() {
+                Some(Action::Block(blocked)) => blocked.rx,
+                _ => panic!("{line} should block"),
+            }
+        };
+        let mut rx_a = wait(&mut store, &mut a, "BZPOPMIN k1 k2 0");
+        let mut rx_b = wait(&mut store, &mut b, "BZMPOP 0 1 k2 MAX COUNT 5");
+        let mut ctx = Ctx::new(&mut store, &mut c, 1000);
+        ctx.replicate = true;
+        assert_eq!(
+            dispatch(&mut ctx, &argv("ZADD k2 1 x 2 y 3 z")),
+            Reply::Int(3)
+        );
+        assert_eq!(
+            ctx.effects.get(1).map(|e| e[0].clone()),
+            Some(Bytes::from_static(b"ZPOPMIN"))
+        );
+        let bulk = |s: &str| Reply::Bulk(Bytes::from(s.to_string()));
+        assert_eq!(
+            rx_a.try_recv().ok(),
+            Some(Reply::Array(vec![
+                bulk("k2"),
+                bulk("x"),
+                Reply::Double(1.0)
+            ]))
+        );
+        let pair = |m: &str, s: f64| Reply::Array(vec![bulk(m), Reply::Double(s)]);
+        assert_eq!(
+            rx_b.try_recv().ok(),
+            Some(Reply::Array(vec![
+                bulk("k2"),
+                Reply::Array(vec![pair("z", 3.0), pair("y", 2.0)])
+            ]))
+        );
+        assert!(ctx.store.dbs[0].data.get(&b"k2"[..]).is_none());
+    }
 
     #[test]
     fn strtod_like_the_range_parser() {
