@@ -229,9 +229,13 @@ fn section_text(out: &mut String, store: &Store, now_ms: u64, section: &str) {
             field!(out, "maxclients", p.maxclients);
             field!(out, "client_recent_max_input_buffer", 0);
             field!(out, "client_recent_max_output_buffer", 0);
-            field!(out, "blocked_clients", 0);
+            field!(out, "blocked_clients", store.blocking.len());
             field!(out, "tracking_clients", 0);
-            field!(out, "clients_in_timeout_table", 0);
+            field!(
+                out,
+                "clients_in_timeout_table",
+                store.blocking.with_timeout()
+            );
         }
         "memory" => {
             let (used, active, resident, rss) = memory_figures();

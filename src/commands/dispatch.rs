@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 use super::error::{error_code, CmdError};
 use super::table::{flags, table, Entry};
-use super::Ctx;
+use super::{Action, Ctx};
 use crate::clients::{Client, PauseMode, ReplyMode};
 use crate::resp::Reply;
 use crate::store::Store;
@@ -142,6 +142,11 @@ pub fn call(ctx: &mut Ctx, entry: Entry, args: &[Bytes]) -> Reply {
     {
         ctx.effects.push(args.to_vec());
     }
+    // Clients blocked on keys this command filled are served now, under the same lock,
+    // and their pops replicate after this command's own effect.
+    if ctx.store.blocking.has_ready() {
+        super::blocking::serve_ready(ctx);
+    }
     let usec = start.elapsed().as_micros() as u64;
     let stat = &mut ctx.store.cmd_stats[entry.id];
     stat.calls += 1;
@@ -176,6 +181,12 @@ fn count_error(ctx: &mut Ctx, text: &str) {
 }
 
 fn apply_reply_mode(ctx: &mut Ctx, reply: Reply) -> Reply {
+    if ctx.client.reply_mode != ReplyMode::On {
+        // A blocked command's reply comes later; it is silenced all the same.
+        if let Some(Action::Block(b)) = &mut ctx.action {
+            b.silent = true;
+        }
+    }
     match ctx.client.reply_mode {
         ReplyMode::On => reply,
         ReplyMode::Off => Reply::None,

@@ -6,6 +6,7 @@
 //! needs the connection to do something after the store is released (sleep, close,
 //! shut down), it leaves an [`Action`] in the context.
 
+pub mod blocking;
 pub mod dispatch;
 pub mod error;
 pub mod table;
@@ -13,6 +14,7 @@ pub mod table;
 mod bitmap;
 mod connection;
 mod dynomite;
+mod geo;
 mod hash;
 mod hll;
 mod keys;
@@ -26,22 +28,26 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+pub use blocking::{parse_timeout, Blocked};
 pub use dispatch::dispatch;
 pub use error::CmdError;
 pub use table::{table, Command};
 
 use crate::clients::Client;
 use crate::num::parse_i64;
+use crate::resp::Reply;
 use crate::store::{AccessClock, Db, Object, Store};
 
 /// Something the connection does after the command, outside the store lock.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub enum Action {
     /// Hold this command's reply, and the connection's later commands, for this long
     /// (DEBUG SLEEP, WAIT). The connection sleeps outside the store lock.
     Sleep(Duration),
     /// Stop the server (SHUTDOWN, SIGTERM).
     Shutdown,
+    /// The command blocked on keys: await its reply (see `store::blocking`).
+    Block(Blocked),
 }
 
 /// What a handler can reach.
@@ -58,6 +64,14 @@ pub struct Ctx<'a> {
     /// to reach the same state. By default a write's effect is the command itself; a
     /// handler whose outcome is not deterministic pushes its own effect instead.
     pub effects: Vec<Vec<Bytes>>,
+    /// Whether a blocking command may block (false inside MULTI and scripts, where it
+    /// answers as if it timed out at once).
+    pub may_block: bool,
+    /// Set while a blocked client's command is re-run on its behalf because this key
+    /// became ready: the handler pops only from it (see [`Ctx::may_pop`]).
+    pub serving: Option<Bytes>,
+    /// Set by [`Ctx::block`] during such a re-run when the command found nothing.
+    pub reblocked: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -69,7 +83,65 @@ impl<'a> Ctx<'a> {
             action: None,
             replicate: false,
             effects: Vec::new(),
+            may_block: true,
+            serving: None,
+            reblocked: false,
         }
+    }
+
+    /// Tells blocked clients waiting on `key` (in the selected database) that it may
+    /// now have something for them. Call it from every command that adds elements.
+    pub fn signal_ready(&mut self, key: &[u8]) {
+        let db = self.client.db;
+        self.store.blocking.signal(db, key);
+    }
+
+    /// Whether a blocking handler may pop from `key` now: always, except while
+    /// serving a waiter because another of its keys became ready.
+    pub fn may_pop(&self, key: &[u8]) -> bool {
+        self.serving.as_ref().is_none_or(|k| k == key)
+    }
+
+    /// Blocks the client on `keys` (which hold values of TYPE `kind` when they
+    /// exist) until one of them can serve `args` again or `timeout` (`None` =
+    /// forever) passes. Returns the reply for the handler to return: nothing now
+    /// (the connection awaits the real one), or the timeout reply where blocking is
+    /// not allowed.
+    pub fn block(
+        &mut self,
+        args: &[Bytes],
+        keys: &[Bytes],
+        kind: &'static str,
+        timeout: Option<Duration>,
+    ) -> Reply {
+        if self.serving.is_some() {
+            self.reblocked = true;
+            return Reply::None;
+        }
+        if !self.may_block {
+            return Reply::NilArray;
+        }
+        let mut uniq: Vec<Bytes> = Vec::with_capacity(keys.len());
+        for k in keys {
+            if !uniq.contains(k) {
+                uniq.push(k.clone());
+            }
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.store.blocking.add(crate::store::blocking::Waiter {
+            client: self.client.clone(),
+            args: args.to_vec(),
+            keys: uniq,
+            kind,
+            has_timeout: timeout.is_some(),
+            tx,
+        });
+        self.action = Some(Action::Block(Blocked {
+            rx,
+            timeout,
+            silent: false,
+        }));
+        Reply::None
     }
 
     /// Records `effect` as what replicas must apply for the running command, instead

@@ -119,6 +119,7 @@ const CLIENT_SUBS: &[Command] = &[
     Command::new("reply", 3, OWN, NK, C, client::reply),
     Command::new("pause", -3, ADM, NK, C, client::pause),
     Command::new("unpause", 2, ADM, NK, C, client::unpause),
+    Command::new("unblock", -3, ADM, NK, C, super::blocking::client_unblock),
     Command::new("help", 2, LS, NK, C, help),
 ];
 

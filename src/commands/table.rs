@@ -332,6 +332,7 @@ fn families() -> impl Iterator<Item = &'static Command> {
         super::hash::COMMANDS,
         super::set::COMMANDS,
         super::zset::COMMANDS,
+        super::geo::COMMANDS,
         super::bitmap::COMMANDS,
         super::hll::COMMANDS,
         super::dynomite::COMMANDS,

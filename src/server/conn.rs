@@ -125,6 +125,31 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
                     }
                 }
                 BatchEnd::Action(Action::Sleep(_)) | BatchEnd::Done => {}
+                BatchEnd::Action(Action::Block(b)) => {
+                    let conn = BlockedConn {
+                        stream: &mut stream,
+                        rbuf: &mut rbuf,
+                        read_bytes: &mut read_bytes,
+                        kill: &kill,
+                        shutdown: &mut shutdown,
+                        shared: &shared,
+                        id: client.id,
+                    };
+                    let Some(reply) = conn.wait(b.rx, b.timeout).await else {
+                        break 'conn;
+                    };
+                    if !b.silent {
+                        let mut out = BytesMut::new();
+                        encode(&reply, client.proto, &mut out);
+                        if stream.write_all(&out).await.is_err() {
+                            break 'conn;
+                        }
+                    }
+                    // More requests may have arrived while blocked: parse them now.
+                    if proto_err.is_none() {
+                        continue 'conn;
+                    }
+                }
             }
             if client.close_after_reply {
                 break 'conn;
@@ -150,6 +175,7 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
         }
     }
     let mut store = shared.store.lock();
+    store.blocking.remove(client.id);
     store.clients.unregister(client.id);
     debug!(id = client.id, "client disconnected");
 }
@@ -199,6 +225,62 @@ async fn wait_for_unpause(
         _ = changed.changed() => true,
         _ = kill.notified() => false,
         _ = shutdown.wait_for(|s| *s) => false,
+    }
+}
+
+/// A connection whose command blocked on keys, waiting outside the store lock.
+struct BlockedConn<'a> {
+    stream: &'a mut TcpStream,
+    rbuf: &'a mut BytesMut,
+    read_bytes: &'a mut u64,
+    kill: &'a tokio::sync::Notify,
+    shutdown: &'a mut tokio::sync::watch::Receiver<bool>,
+    shared: &'a Shared,
+    id: u64,
+}
+
+impl BlockedConn<'_> {
+    /// Awaits the blocked command's reply: served by another client's push, freed by
+    /// CLIENT UNBLOCK, or the timeout reply when `timeout` passes. `None` means the
+    /// connection must close (killed, disconnected, shutting down); the waiter is
+    /// removed then. Requests that arrive meanwhile are buffered, not run.
+    async fn wait(
+        self,
+        mut rx: tokio::sync::oneshot::Receiver<Reply>,
+        timeout: Option<std::time::Duration>,
+    ) -> Option<Reply> {
+        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        let timer = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(timer);
+        loop {
+            if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 2 {
+                self.rbuf.reserve(READ_CHUNK);
+            }
+            tokio::select! {
+                r = &mut rx => return r.ok(),
+                _ = &mut timer => {
+                    let mut store = self.shared.store.lock();
+                    if store.blocking.remove(self.id).is_some() {
+                        return Some(Reply::NilArray);
+                    }
+                    // Served (under the lock) just before the timer fired.
+                    return rx.try_recv().ok();
+                }
+                r = self.stream.read_buf(self.rbuf) => match r {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => *self.read_bytes += n as u64,
+                },
+                _ = self.kill.notified() => break,
+                _ = self.shutdown.wait_for(|s| *s) => break,
+            }
+        }
+        self.shared.store.lock().blocking.remove(self.id);
+        None
     }
 }
 

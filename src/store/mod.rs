@@ -8,6 +8,7 @@
 //! what this design measured against Redis. The store knows nothing about sockets,
 //! peers or async.
 
+pub mod blocking;
 pub mod db;
 pub mod dict;
 pub mod hash;
@@ -61,6 +62,8 @@ pub struct Store {
     pub dirty: u64,
     pub lastsave: u64,
     pub clients: crate::clients::Registry,
+    /// Clients blocked on keys (BLPOP...).
+    pub blocking: blocking::Blocking,
     pub run_id: String,
     pub started: std::time::Instant,
     /// Set by SHUTDOWN; the listener watches it.
@@ -83,6 +86,7 @@ impl Store {
             dirty: 0,
             lastsave: unix_ms() / 1000,
             clients: Default::default(),
+            blocking: Default::default(),
             run_id: random_hex(40),
             started: std::time::Instant::now(),
             shutdown_requested: false,
