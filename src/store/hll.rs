@@ -499,3 +499,224 @@ pub fn decode(s: &[u8]) -> String {
 pub fn dense_registers(s: &[u8]) -> Vec<u8> {
     (0..REGISTERS).map(|i| dense_get(&s[HDR..], i)).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    //! The expected bytes were captured from redis-server 7.0.15 (`redis-server
+    //! --save ''`, default config) with redis-cli/raw RESP: the PFADDs named in each
+    //! test, then `GET` of the key, hex-encoded. Dense sketches are listed as their
+    //! header plus every non-zero byte `(offset, value)`, the rest being zero.
+
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn sketch(elements: impl IntoIterator<Item = String>, max_bytes: usize) -> BytesMut {
+        let mut s = new_sparse();
+        for e in elements {
+            add(&mut s, e.as_bytes(), max_bytes).unwrap();
+        }
+        invalidate_cache(&mut s);
+        s
+    }
+
+    fn nonzero(s: &[u8]) -> Vec<(usize, u8)> {
+        s.iter()
+            .enumerate()
+            .skip(HDR)
+            .filter(|(_, &b)| b != 0)
+            .map(|(i, &b)| (i, b))
+            .collect()
+    }
+
+    // PFADD s a b c d e; GET s
+    const SPARSE5: &str = "48594c4c0100000000000000000000805c7b8044768050b184498c80426d80425a";
+    // PFADD s2 0 1 2 ... 49; GET s2, then PFCOUNT s2 (50) and GET s2 again.
+    const SPARSE50: &str = "48594c4c01000000000000000000008041768c407684409a90422c88414780441080443e8040e28040bc8c3788338040768041638042dc80410680405880409480378045389040db8041f5881a8441428042c184408e8c40e68c2880406b8044b78040928041fd88419980404884412484417084424e8c1b80405880068042f48041248c40ed80404880407880411e8840f28c40b88015844054804165804165";
+    const SPARSE50_COUNTED: &str = "48594c4c01000000320000000000000041768c407684409a90422c88414780441080443e8040e28040bc8c3788338040768041638042dc80410680405880409480378045389040db8041f5881a8441428042c184408e8c40e68c2880406b8044b78040928041fd88419980404884412484417084424e8c1b80405880068042f48041248c40ed80404880407880411e8840f28c40b88015844054804165804165";
+    // Then PFDEBUG TODENSE s2; GET s2.
+    const DENSE50_HDR: &str = "48594c4c000000003200000000000000";
+    const DENSE50_NZ: &[(usize, u8)] = &[
+        (297, 16),
+        (387, 8),
+        (504, 20),
+        (922, 192),
+        (1169, 16),
+        (1951, 1),
+        (2767, 1),
+        (2938, 1),
+        (3080, 64),
+        (3123, 12),
+        (3163, 1),
+        (3253, 1),
+        (3520, 64),
+        (4071, 4),
+        (4269, 4),
+        (4336, 64),
+        (4449, 4),
+        (4492, 1),
+        (5495, 80),
+        (5661, 4),
+        (6038, 48),
+        (6059, 32),
+        (6302, 16),
+        (6832, 128),
+        (6941, 1),
+        (7115, 1),
+        (7146, 4),
+        (7228, 1),
+        (8134, 64),
+        (8245, 64),
+        (8629, 3),
+        (8937, 4),
+        (8992, 128),
+        (9213, 8),
+        (9490, 128),
+        (9935, 1),
+        (9956, 16),
+        (10024, 1),
+        (10030, 1),
+        (10598, 16),
+        (10819, 4),
+        (10998, 4),
+        (11053, 64),
+        (11145, 4),
+        (11361, 12),
+        (11544, 16),
+        (11683, 64),
+        (11701, 2),
+        (11765, 16),
+        (12034, 64),
+    ];
+    // CONFIG SET hll-sparse-max-bytes 40; PFADD p a b c ... t (promoted on the way).
+    const PROMOTED_HDR: &str = "48594c4c000000000000000000000080";
+    const PROMOTED_NZ: &[(usize, u8)] = &[
+        (836, 64),
+        (1250, 16),
+        (1354, 192),
+        (2963, 32),
+        (3154, 1),
+        (3302, 32),
+        (4180, 6),
+        (5026, 1),
+        (5485, 1),
+        (6299, 32),
+        (6343, 1),
+        (6774, 4),
+        (8276, 16),
+        (8986, 1),
+        (9549, 8),
+        (9932, 1),
+        (10619, 32),
+        (11383, 64),
+        (11851, 1),
+    ];
+
+    #[test]
+    fn empty_sketch_is_one_xzero() {
+        let s = new_sparse();
+        assert_eq!(&s[..], &hex("48594c4c0100000000000000000000007fff")[..]);
+        assert_eq!(validate(&s), Some(Encoding::Sparse));
+        assert_eq!(cached_card(&s), Some(0));
+        assert_eq!(count(&s), Ok(0));
+    }
+
+    #[test]
+    fn sparse_bytes_match_redis() {
+        let s = sketch("abcde".chars().map(String::from), 3000);
+        assert_eq!(&s[..], &hex(SPARSE5)[..]);
+        let mut s = sketch((0..50).map(|i| i.to_string()), 3000);
+        assert_eq!(&s[..], &hex(SPARSE50)[..]);
+        assert_eq!(cached_card(&s), None);
+        assert_eq!(count(&s), Ok(50));
+        set_cached_card(&mut s, 50);
+        assert_eq!(&s[..], &hex(SPARSE50_COUNTED)[..]);
+    }
+
+    #[test]
+    fn sparse_to_dense_matches_redis() {
+        let mut s = BytesMut::from(&hex(SPARSE50_COUNTED)[..]);
+        to_dense(&mut s).unwrap();
+        assert_eq!(s.len(), DENSE_SIZE);
+        assert_eq!(&s[..HDR], &hex(DENSE50_HDR)[..]);
+        assert_eq!(nonzero(&s), DENSE50_NZ);
+        assert_eq!(count(&s), Ok(50));
+        assert_eq!(validate(&s), Some(Encoding::Dense));
+    }
+
+    #[test]
+    fn promotion_past_max_bytes_matches_redis() {
+        let s = sketch(('a'..='t').map(String::from), 40);
+        assert_eq!(s.len(), DENSE_SIZE);
+        assert_eq!(&s[..HDR], &hex(PROMOTED_HDR)[..]);
+        assert_eq!(nonzero(&s), PROMOTED_NZ);
+    }
+
+    #[test]
+    fn estimate_matches_redis_at_100k() {
+        // PFADD big el0 ... el99999; PFCOUNT big answered 99142 in Redis 7.0.15.
+        let s = sketch((0..100_000).map(|i| format!("el{i}")), 3000);
+        assert_eq!(s[4], 0, "100k elements promote to dense");
+        assert_eq!(count(&s), Ok(99142));
+    }
+
+    #[test]
+    fn standard_error_on_100k_distinct() {
+        // The relative standard error is 1.04/sqrt(16384) = 0.81%: the RMS error of
+        // independent sketches must be close to it, and no sketch far off.
+        let n = 100_000u32;
+        let runs = 8;
+        let mut sq = 0.0;
+        for run in 0..runs {
+            let s = sketch((0..n).map(|i| format!("run{run}:{i}")), 3000);
+            let err = (count(&s).unwrap() as f64 - f64::from(n)) / f64::from(n);
+            assert!(err.abs() < 0.0081 * 4.0, "run {run}: error {err}");
+            sq += err * err;
+        }
+        let rms = (sq / f64::from(runs)).sqrt();
+        assert!(rms < 0.0081 * 1.5, "rms error {rms}");
+    }
+
+    #[test]
+    fn merge_and_raw_count_agree_with_single_sketch() {
+        let a = sketch((0..3000).map(|i| format!("x{i}")), 3000);
+        let b = sketch((2000..6000).map(|i| format!("x{i}")), 3000);
+        let all = sketch((0..6000).map(|i| format!("x{i}")), 3000);
+        let mut max = vec![0u8; REGISTERS];
+        merge_into(&mut max, &a).unwrap();
+        merge_into(&mut max, &b).unwrap();
+        assert_eq!(count_registers(&max), count(&all).unwrap());
+    }
+
+    #[test]
+    fn corrupt_sparse_is_detected() {
+        // One XZERO covering 16383 registers.
+        let s = hex("48594c4c0100000000000000000000807ffe");
+        assert_eq!(count(&s), Err(Corrupt));
+        let mut max = vec![0u8; REGISTERS];
+        assert_eq!(merge_into(&mut max, &s), Err(Corrupt));
+        // A header alone: nothing covers any register.
+        let mut s = BytesMut::from(&hex("48594c4c010000000000000000000080")[..]);
+        assert_eq!(add(&mut s, b"a", 3000), Err(Corrupt));
+        assert_eq!(to_dense(&mut s), Err(Corrupt));
+        // A truncated XZERO must not panic.
+        let mut s = BytesMut::from(&hex("48594c4c0100000000000000000000807f")[..]);
+        let _ = set(&mut s, 100, 3, 3000);
+    }
+
+    #[test]
+    fn murmur_and_pattern_length() {
+        // Every tail length, and the run length stays within 1..=51.
+        for len in 0..20 {
+            let data: Vec<u8> = (0..len as u8).collect();
+            let (i, c) = pat_len(&data);
+            assert!(i < REGISTERS && (1..=51).contains(&c));
+        }
+        assert_ne!(murmur64a(b"a", HASH_SEED), murmur64a(b"b", HASH_SEED));
+    }
+}
