@@ -660,3 +660,121 @@ fn bitfield(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
 fn bitfield_ro(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     bitfield_generic(ctx, args, true)
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The bits of `s`, most significant first: the naive model.
+    fn bits(s: &[u8]) -> Vec<bool> {
+        (0..s.len() as u64 * 8).map(|i| bit_at(s, i) == 1).collect()
+    }
+
+    /// The inclusive bit range a start/end pair selects, worked out bit by bit.
+    fn naive_range(s: &[u8], start: i64, end: i64, unit: Unit) -> Option<(usize, usize)> {
+        let per = if unit == Unit::Bit { 1 } else { 8 };
+        let len = (s.len() * 8 / per) as i64;
+        let norm = |i: i64| if i < 0 { len + i } else { i };
+        let (a, b) = (norm(start).max(0), norm(end).max(0).min(len - 1));
+        (a <= b).then(|| (a as usize * per, b as usize * per + per - 1))
+    }
+
+    fn naive_count(s: &[u8], start: i64, end: i64, unit: Unit) -> u64 {
+        naive_range(s, start, end, unit).map_or(0, |(a, b)| {
+            bits(s)[a..=b].iter().filter(|&&x| x).count() as u64
+        })
+    }
+
+    fn naive_pos(s: &[u8], bit: bool, start: i64, end: Option<i64>, unit: Unit) -> i64 {
+        let Some((a, b)) = naive_range(s, start, end.unwrap_or(-1), unit) else {
+            return -1;
+        };
+        match bits(s)[a..=b].iter().position(|&x| x == bit) {
+            Some(p) => (a + p) as i64,
+            None if !bit && end.is_none() => b as i64 + 1,
+            None => -1,
+        }
+    }
+
+    fn unit() -> impl Strategy<Value = Unit> {
+        prop_oneof![Just(Unit::Byte), Just(Unit::Bit)]
+    }
+
+    fn data() -> impl Strategy<Value = Vec<u8>> {
+        // Mostly runs of 0x00 and 0xff, where searches have to skip far.
+        prop::collection::vec(prop_oneof![Just(0u8), Just(0xff), any::<u8>()], 0..40)
+    }
+
+    proptest! {
+        #[test]
+        fn bitcount_matches_bit_by_bit(s in data(), start in -400i64..400, end in -400i64..400, u in unit()) {
+            prop_assert_eq!(bitcount_in(&s, start, end, u), naive_count(&s, start, end, u));
+        }
+
+        #[test]
+        fn bitpos_matches_bit_by_bit(s in data(), bit: bool, start in -400i64..400,
+                                     end in prop::option::of(-400i64..400), u in unit()) {
+            prop_assert_eq!(bitpos_in(&s, bit, start, end, u), naive_pos(&s, bit, start, end, u));
+        }
+
+        #[test]
+        fn bitfield_set_then_get(s in data(), offset in 0u64..400, bits in 1u32..=64, v: i64) {
+            let mut s = s;
+            s.resize(((offset + 64) / 8 + 1) as usize, 0);
+            let before = s.clone();
+            set_field(&mut s, offset, bits, v as u64);
+            let mask = if bits == 64 { u64::MAX } else { (1 << bits) - 1 };
+            prop_assert_eq!(get_unsigned(&s, offset, bits), v as u64 & mask);
+            // Bits outside the field are untouched.
+            for i in (0..s.len() as u64 * 8).filter(|&i| i < offset || i >= offset + u64::from(bits)) {
+                prop_assert_eq!(bit_at(&s, i), bit_at(&before, i));
+            }
+        }
+    }
+
+    #[test]
+    fn whole_string_bitpos() {
+        // No range: a missing zero is the first bit past the string.
+        assert_eq!(bitpos_in(b"\xff\xff", false, 0, None, Unit::Byte), 16);
+        assert_eq!(bitpos_in(b"\x00\x00", true, 0, None, Unit::Byte), -1);
+        assert_eq!(bitpos_in(b"", false, 0, None, Unit::Byte), -1);
+        assert_eq!(bitpos_in(b"\xff\xff", false, 0, Some(-1), Unit::Byte), -1);
+    }
+
+    #[test]
+    fn field_types() {
+        let t = |s: &str| FieldType::parse(s.as_bytes()).map(|t| (t.signed, t.bits));
+        assert_eq!(t("i64"), Ok((true, 64)));
+        assert_eq!(t("u63"), Ok((false, 63)));
+        assert_eq!(t("u1"), Ok((false, 1)));
+        for bad in ["u64", "i65", "i0", "U8", "", "i", "x8", "i-1", "i08"] {
+            assert!(t(bad).is_err(), "{bad}");
+        }
+        // The width is read up to a NUL byte, as C's strlen does.
+        assert_eq!(FieldType::parse(b"i8\0junk").map(|t| t.bits), Ok(8));
+    }
+
+    #[test]
+    fn overflow_rules() {
+        use Overflow::*;
+        // (value, incr, bits, mode) -> result, as Redis 7.0 answers them.
+        assert_eq!(unsigned_overflow(255, 1, 8, Wrap), Some(0));
+        assert_eq!(unsigned_overflow(255, 1, 8, Sat), Some(255));
+        assert_eq!(unsigned_overflow(0, -1, 8, Sat), Some(0));
+        assert_eq!(unsigned_overflow(0, -1, 8, Wrap), Some(255));
+        assert_eq!(unsigned_overflow(u64::MAX, 0, 4, Sat), Some(15));
+        assert_eq!(unsigned_overflow(3, 4, 8, Wrap), None);
+        assert_eq!(signed_overflow(7, 1, 4, Wrap), Some(-8));
+        assert_eq!(signed_overflow(-8, -1, 4, Wrap), Some(7));
+        assert_eq!(signed_overflow(7, 100, 4, Sat), Some(7));
+        assert_eq!(signed_overflow(-8, -100, 4, Sat), Some(-8));
+        assert_eq!(signed_overflow(100, 0, 4, Wrap), Some(4));
+        assert_eq!(signed_overflow(i64::MAX, 1, 64, Wrap), Some(i64::MIN));
+        assert_eq!(signed_overflow(i64::MAX, 1, 64, Sat), Some(i64::MAX));
+        assert_eq!(signed_overflow(-1, i64::MIN, 64, Sat), Some(i64::MIN));
+        assert_eq!(signed_overflow(5, -i64::MAX, 64, Sat), None);
+        assert_eq!(signed_overflow(-1, 1, 1, Wrap), None);
+    }
+}
