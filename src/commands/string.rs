@@ -452,15 +452,16 @@ fn str_mut<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<&'a mut StrValue, CmdErro
 }
 
 /// Turns a string into a growable buffer (without copying when nothing else holds
-/// it), applies `edit`, and stores the result back as a `raw` string.
-fn edit_raw(s: &mut StrValue, edit: impl FnOnce(&mut BytesMut)) -> usize {
+/// it), applies `edit`, and stores the result back as a `raw` string, as Redis's
+/// `dbUnshareStringValue` leaves it (APPEND, SETRANGE, SETBIT, BITFIELD, PFADD).
+pub(super) fn edit_raw<R>(s: &mut StrValue, edit: impl FnOnce(&mut BytesMut) -> R) -> R {
     let mut buf = std::mem::take(&mut s.data)
         .try_into_mut()
         .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
-    edit(&mut buf);
+    let out = edit(&mut buf);
     s.data = buf.freeze();
     s.enc = StrEnc::Raw;
-    s.data.len()
+    out
 }
 
 fn append(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
@@ -474,7 +475,10 @@ fn append(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
         }
         Some(cur) => {
             check_len(ctx, cur as u64, tail.len() as u64)?;
-            edit_raw(str_mut(ctx, key)?, |b| b.extend_from_slice(tail))
+            edit_raw(str_mut(ctx, key)?, |b| {
+                b.extend_from_slice(tail);
+                b.len()
+            })
         }
     };
     ctx.store.dirty += 1;
@@ -526,6 +530,7 @@ fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
             b.resize(off + value.len(), 0);
         }
         b[off..off + value.len()].copy_from_slice(value);
+        b.len()
     };
     let len = match write_str(ctx, key)? {
         None => {
@@ -534,8 +539,7 @@ fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
             }
             check_len(ctx, offset, value.len() as u64)?;
             let mut buf = BytesMut::new();
-            write(&mut buf);
-            let len = buf.len();
+            let len = write(&mut buf);
             let lru = ctx.lru();
             ctx.db()
                 .set(key, Value::string_enc(buf.freeze(), StrEnc::Raw), lru);

@@ -12,6 +12,7 @@ pub mod blocking;
 pub mod db;
 pub mod dict;
 pub mod hash;
+pub mod hll;
 pub mod list;
 pub mod set;
 pub mod value;
