@@ -552,12 +552,7 @@ mod tests {
     fn with_ctx<R>(now_ms: u64, f: impl FnOnce(&mut Ctx) -> R) -> R {
         let mut store = Store::new(Params::default(), 0);
         let mut client = Client::new(1, "a".into(), "b".into(), now_ms, true);
-        let mut ctx = Ctx {
-            store: &mut store,
-            client: &mut client,
-            now_ms,
-            action: None,
-        };
+        let mut ctx = Ctx::new(&mut store, &mut client, now_ms);
         f(&mut ctx)
     }
 
