@@ -33,7 +33,11 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         .is_some_and(|e| e == "yml" || e == "yaml");
     let mut dyno = None;
     if let Some(path) = &conf {
-        if is_yaml || cli.conf_file.is_some() && !path.extension().is_some_and(|e| e == "conf") {
+        // `-c` is Dynomite's flag, so its file is a dynomite.yml unless it is named
+        // `*.conf`; a positional file is a redis.conf unless it is named `*.yml`.
+        let is_dynomite =
+            is_yaml || (cli.conf_file.is_some() && path.extension().is_none_or(|e| e != "conf"));
+        if is_dynomite {
             if cli.test_conf {
                 let (ok, msg) = crate::config::test_conf(path);
                 if !ok {

@@ -4,12 +4,18 @@
 //! A connection task owns its [`Client`]. The [`Registry`] (inside the store lock)
 //! keeps a snapshot of each client that the connection refreshes after every batch,
 //! plus a handle to ask the connection to close.
+//!
+//! The registry also holds the `CLIENT PAUSE` state. A paused command never waits
+//! while holding the store lock: the dispatcher only answers "this command must wait
+//! until `deadline`", and the connection sleeps outside the lock until the deadline
+//! or until the pause changes (`CLIENT UNPAUSE`, a new `CLIENT PAUSE`), which
+//! [`Registry::pause_watch`] reports, then asks again.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
 /// What CLIENT REPLY asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +102,9 @@ impl Client {
                 .unwrap_or_default()
         };
         let mut flags = String::new();
+        if self.close_after_reply {
+            flags.push('c');
+        }
         if self.no_evict {
             flags.push('e');
         }
@@ -106,16 +115,19 @@ impl Client {
             flags.push('N');
         }
         format!(
-            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
+            self.id + 7,
             s(&self.name),
             now_ms.saturating_sub(self.created_ms) / 1000,
             now_ms.saturating_sub(self.last_interaction_ms) / 1000,
             flags,
             self.db,
             self.qbuf,
+            16384usize.saturating_sub(self.qbuf),
+            self.qbuf + 2 * 16384 + 1024,
             self.last_cmd,
             self.proto,
             s(&self.lib_name),
@@ -131,14 +143,100 @@ pub struct Registered {
     pub kill: Arc<Notify>,
 }
 
+/// What `CLIENT PAUSE` holds back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PauseMode {
+    /// Commands that may write (the WRITE and MAY_REPLICATE flags: writes, EVAL,
+    /// PUBLISH...).
+    Write,
+    /// Every command.
+    All,
+}
+
+/// An active `CLIENT PAUSE`: until when (Unix ms) and what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pause {
+    pub until_ms: u64,
+    pub mode: PauseMode,
+}
+
+/// The client types `CLIENT LIST TYPE` and `CLIENT KILL TYPE` accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientType {
+    Normal,
+    Replica,
+    Master,
+    PubSub,
+}
+
+impl ClientType {
+    /// Parses a type name as Redis's `getClientTypeByName` (case-insensitive;
+    /// `slave` is `replica`).
+    pub fn parse(name: &[u8]) -> Option<ClientType> {
+        let n = String::from_utf8_lossy(name).to_ascii_lowercase();
+        match n.as_str() {
+            "normal" => Some(ClientType::Normal),
+            "slave" | "replica" => Some(ClientType::Replica),
+            "master" => Some(ClientType::Master),
+            "pubsub" => Some(ClientType::PubSub),
+            _ => None,
+        }
+    }
+}
+
 /// Every connected client, by id (ordered, as CLIENT LIST lists by id).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Registry {
     pub clients: BTreeMap<u64, Registered>,
     next_id: u64,
+    pause: Option<Pause>,
+    /// Bumped whenever the pause changes, so waiting connections re-check.
+    pause_changed: watch::Sender<u64>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry {
+            clients: BTreeMap::new(),
+            next_id: 0,
+            pause: None,
+            pause_changed: watch::channel(0).0,
+        }
+    }
 }
 
 impl Registry {
+    /// Starts or extends a pause (`CLIENT PAUSE`). As in Redis, the later deadline and
+    /// the stricter mode win when a pause is already running.
+    pub fn pause(&mut self, pause: Pause, now_ms: u64) {
+        let merged = match self.active_pause(now_ms) {
+            Some(p) => Pause {
+                until_ms: p.until_ms.max(pause.until_ms),
+                mode: p.mode.max(pause.mode),
+            },
+            None => pause,
+        };
+        self.pause = Some(merged);
+        self.pause_changed.send_modify(|v| *v += 1);
+    }
+
+    /// Ends any pause (`CLIENT UNPAUSE`).
+    pub fn unpause(&mut self) {
+        self.pause = None;
+        self.pause_changed.send_modify(|v| *v += 1);
+    }
+
+    /// The pause in force at `now_ms`, if any.
+    pub fn active_pause(&self, now_ms: u64) -> Option<Pause> {
+        self.pause.filter(|p| p.until_ms > now_ms)
+    }
+
+    /// A receiver that changes on the next pause/unpause. Take it under the store
+    /// lock, together with the deadline, so no change is missed after unlocking.
+    pub fn pause_watch(&self) -> watch::Receiver<u64> {
+        self.pause_changed.subscribe()
+    }
+
     pub fn next_id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
@@ -183,5 +281,57 @@ impl Registry {
 
     pub fn is_empty(&self) -> bool {
         self.clients.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pause_merges_later_deadline_and_stricter_mode() {
+        let mut r = Registry::default();
+        let rx = r.pause_watch();
+        r.pause(
+            Pause {
+                until_ms: 2000,
+                mode: PauseMode::All,
+            },
+            1000,
+        );
+        assert!(rx.has_changed().unwrap_or(false));
+        r.pause(
+            Pause {
+                until_ms: 1500,
+                mode: PauseMode::Write,
+            },
+            1000,
+        );
+        assert_eq!(
+            r.active_pause(1000),
+            Some(Pause {
+                until_ms: 2000,
+                mode: PauseMode::All
+            })
+        );
+        assert_eq!(r.active_pause(2000), None);
+        // An expired pause does not constrain a new one.
+        r.pause(
+            Pause {
+                until_ms: 3000,
+                mode: PauseMode::Write,
+            },
+            2500,
+        );
+        assert_eq!(r.active_pause(2500).map(|p| p.mode), Some(PauseMode::Write));
+        r.unpause();
+        assert_eq!(r.active_pause(2500), None);
+    }
+
+    #[test]
+    fn client_types() {
+        assert_eq!(ClientType::parse(b"SLAVE"), Some(ClientType::Replica));
+        assert_eq!(ClientType::parse(b"normal"), Some(ClientType::Normal));
+        assert_eq!(ClientType::parse(b"foo"), None);
     }
 }

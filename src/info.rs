@@ -6,8 +6,26 @@
 //! version is in `redmite_version`.
 
 use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::store::Store;
+
+/// Every section in the order Redis prints them.
+const ORDER: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "commandstats",
+    "errorstats",
+    "latencystats",
+    "cluster",
+    "keyspace",
+];
 
 /// Sections printed by plain `INFO` / `INFO default`.
 const DEFAULT: &[&str] = &[
@@ -48,12 +66,7 @@ pub fn render(store: &Store, now_ms: u64, requested: &[String]) -> String {
         }
     }
     let mut out = String::new();
-    let all = DEFAULT
-        .iter()
-        .take(DEFAULT.len() - 1)
-        .chain(EXTRA)
-        .chain(std::iter::once(&"keyspace"));
-    for section in all {
+    for section in ORDER {
         if !wanted.contains(section) {
             continue;
         }
@@ -86,13 +99,42 @@ macro_rules! field {
     };
 }
 
-/// Memory figures: (used = jemalloc allocated, rss of the process, peak unknown).
+/// The highest `used_memory` seen by [`memory_figures`] (`used_memory_peak`).
+static PEAK: AtomicU64 = AtomicU64::new(0);
+
+/// Memory figures: jemalloc's allocated, active and resident bytes, and the process
+/// RSS. Also records the peak of `allocated`.
 pub fn memory_figures() -> (u64, u64, u64, u64) {
     let _ = tikv_jemalloc_ctl::epoch::advance();
     let allocated = tikv_jemalloc_ctl::stats::allocated::read().unwrap_or(0) as u64;
+    PEAK.fetch_max(allocated, Ordering::Relaxed);
     let active = tikv_jemalloc_ctl::stats::active::read().unwrap_or(0) as u64;
     let resident = tikv_jemalloc_ctl::stats::resident::read().unwrap_or(0) as u64;
     (allocated, active, resident, process_rss())
+}
+
+/// `uname -s -r -m`, as Redis prints it (`Linux 6.1.0 x86_64`).
+fn os_name() -> String {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let os = match std::env::consts::OS {
+        "linux" => "Linux",
+        "macos" => "Darwin",
+        other => other,
+    };
+    format!("{os} {} {}", release.trim(), std::env::consts::ARCH)
+}
+
+/// Total RAM from /proc/meminfo (`total_system_memory`), 0 when unknown.
+fn total_system_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
 }
 
 /// Resident set size from /proc/self/statm (pages × 4096).
@@ -147,15 +189,14 @@ fn section_text(out: &mut String, store: &Store, now_ms: u64, section: &str) {
             field!(out, "redis_build_id", "0");
             field!(out, "redis_mode", "standalone");
             field!(out, "redmite_version", env!("CARGO_PKG_VERSION"));
-            field!(
-                out,
-                "os",
-                format!("{} {}", std::env::consts::OS, std::env::consts::ARCH)
-            );
+            field!(out, "os", os_name());
             field!(out, "arch_bits", 64);
             field!(out, "monotonic_clock", "POSIX clock_gettime");
             field!(out, "multiplexing_api", "epoll");
+            field!(out, "atomicvar_api", "c11-builtin");
+            field!(out, "gcc_version", "0.0.0");
             field!(out, "process_id", std::process::id());
+            field!(out, "process_supervised", "no");
             field!(out, "run_id", store.run_id);
             field!(out, "tcp_port", p.port);
             field!(out, "server_time_usec", crate::store::unix_us());
@@ -198,39 +239,115 @@ fn section_text(out: &mut String, store: &Store, now_ms: u64, section: &str) {
         }
         "memory" => {
             let (used, active, resident, rss) = memory_figures();
+            let peak = PEAK.load(Ordering::Relaxed).max(used);
+            let overhead: u64 = store
+                .dbs
+                .iter()
+                .map(|d| ((d.len() + d.expires.len()) * 24) as u64)
+                .sum();
+            let dataset = used.saturating_sub(overhead);
+            let pct = |a: u64, b: u64| {
+                if b == 0 {
+                    "0.00%".to_string()
+                } else {
+                    format!("{:.2}%", a as f64 * 100.0 / b as f64)
+                }
+            };
+            let ratio = |a: u64, b: u64| {
+                if b == 0 {
+                    "0.00".to_string()
+                } else {
+                    format!("{:.2}", a as f64 / b as f64)
+                }
+            };
+            let system = total_system_memory();
             field!(out, "used_memory", used);
             field!(out, "used_memory_human", human(used));
             field!(out, "used_memory_rss", rss);
             field!(out, "used_memory_rss_human", human(rss));
-            field!(out, "used_memory_peak", used);
-            field!(out, "used_memory_peak_human", human(used));
-            field!(out, "used_memory_lua", 31744);
-            field!(out, "maxmemory", p.maxmemory);
-            field!(out, "maxmemory_human", human(p.maxmemory));
-            field!(out, "maxmemory_policy", p.maxmemory_policy);
+            field!(out, "used_memory_peak", peak);
+            field!(out, "used_memory_peak_human", human(peak));
+            field!(out, "used_memory_peak_perc", pct(used, peak));
+            field!(out, "used_memory_overhead", overhead);
+            field!(out, "used_memory_startup", 0);
+            field!(out, "used_memory_dataset", dataset);
+            field!(out, "used_memory_dataset_perc", pct(dataset, used));
             field!(out, "allocator_allocated", used);
             field!(out, "allocator_active", active);
             field!(out, "allocator_resident", resident);
-            let frag = if used > 0 {
-                rss as f64 / used as f64
-            } else {
-                1.0
-            };
-            field!(out, "mem_fragmentation_ratio", format!("{frag:.2}"));
+            field!(out, "total_system_memory", system);
+            field!(out, "total_system_memory_human", human(system));
+            field!(out, "used_memory_lua", 32768);
+            field!(out, "used_memory_vm_eval", 32768);
+            field!(out, "used_memory_lua_human", human(32768));
+            field!(out, "used_memory_scripts_eval", 0);
+            field!(out, "number_of_cached_scripts", 0);
+            field!(out, "number_of_functions", 0);
+            field!(out, "number_of_libraries", 0);
+            field!(out, "used_memory_vm_functions", 32768);
+            field!(out, "used_memory_vm_total", 65536);
+            field!(out, "used_memory_vm_total_human", human(65536));
+            field!(out, "used_memory_functions", 0);
+            field!(out, "used_memory_scripts", 0);
+            field!(out, "used_memory_scripts_human", human(0));
+            field!(out, "maxmemory", p.maxmemory);
+            field!(out, "maxmemory_human", human(p.maxmemory));
+            field!(out, "maxmemory_policy", p.maxmemory_policy);
+            field!(out, "allocator_frag_ratio", ratio(active, used));
+            field!(out, "allocator_frag_bytes", active.saturating_sub(used));
+            field!(out, "allocator_rss_ratio", ratio(resident, active));
+            field!(out, "allocator_rss_bytes", resident.saturating_sub(active));
+            field!(out, "rss_overhead_ratio", ratio(rss, resident));
+            field!(out, "rss_overhead_bytes", rss.saturating_sub(resident));
+            field!(out, "mem_fragmentation_ratio", ratio(rss, used));
+            field!(out, "mem_fragmentation_bytes", rss.saturating_sub(used));
+            for name in [
+                "mem_not_counted_for_evict",
+                "mem_replication_backlog",
+                "mem_total_replication_buffers",
+                "mem_clients_slaves",
+                "mem_clients_normal",
+                "mem_cluster_links",
+                "mem_aof_buffer",
+            ] {
+                field!(out, name, 0);
+            }
             field!(out, "mem_allocator", "jemalloc-5.3.0");
+            field!(out, "active_defrag_running", 0);
             field!(out, "lazyfree_pending_objects", 0);
+            field!(out, "lazyfreed_objects", 0);
         }
         "persistence" => {
             field!(out, "loading", 0);
             field!(out, "async_loading", 0);
+            field!(out, "current_cow_peak", 0);
+            field!(out, "current_cow_size", 0);
+            field!(out, "current_cow_size_age", 0);
+            field!(out, "current_fork_perc", "0.00");
+            field!(out, "current_save_keys_processed", 0);
+            field!(out, "current_save_keys_total", 0);
             field!(out, "rdb_changes_since_last_save", store.dirty);
             field!(out, "rdb_bgsave_in_progress", 0);
             field!(out, "rdb_last_save_time", store.lastsave);
             field!(out, "rdb_last_bgsave_status", "ok");
+            field!(out, "rdb_last_bgsave_time_sec", -1);
+            field!(out, "rdb_current_bgsave_time_sec", -1);
+            field!(out, "rdb_saves", 0);
+            field!(out, "rdb_last_cow_size", 0);
+            field!(out, "rdb_last_load_keys_expired", 0);
+            field!(out, "rdb_last_load_keys_loaded", 0);
             field!(out, "aof_enabled", 0);
             field!(out, "aof_rewrite_in_progress", 0);
             field!(out, "aof_rewrite_scheduled", 0);
+            field!(out, "aof_last_rewrite_time_sec", -1);
+            field!(out, "aof_current_rewrite_time_sec", -1);
+            field!(out, "aof_last_bgrewrite_status", "ok");
+            field!(out, "aof_rewrites", 0);
+            field!(out, "aof_rewrites_consecutive_failures", 0);
             field!(out, "aof_last_write_status", "ok");
+            field!(out, "aof_last_cow_size", 0);
+            field!(out, "module_fork_in_progress", 0);
+            field!(out, "module_fork_last_cow_size", 0);
         }
         "stats" => {
             let s = &store.stats;
@@ -239,21 +356,68 @@ fn section_text(out: &mut String, store: &Store, now_ms: u64, section: &str) {
             field!(out, "instantaneous_ops_per_sec", 0);
             field!(out, "total_net_input_bytes", s.net_input_bytes);
             field!(out, "total_net_output_bytes", s.net_output_bytes);
+            field!(out, "total_net_repl_input_bytes", 0);
+            field!(out, "total_net_repl_output_bytes", 0);
+            field!(out, "instantaneous_input_kbps", "0.00");
+            field!(out, "instantaneous_output_kbps", "0.00");
+            field!(out, "instantaneous_input_repl_kbps", "0.00");
+            field!(out, "instantaneous_output_repl_kbps", "0.00");
             field!(out, "rejected_connections", s.rejected_connections);
+            field!(out, "sync_full", 0);
+            field!(out, "sync_partial_ok", 0);
+            field!(out, "sync_partial_err", 0);
             field!(out, "expired_keys", store.expired_keys());
+            field!(out, "expired_stale_perc", "0.00");
+            field!(out, "expired_time_cap_reached_count", 0);
+            field!(out, "expire_cycle_cpu_milliseconds", 0);
             field!(out, "evicted_keys", s.evicted_keys);
+            field!(out, "evicted_clients", 0);
+            field!(out, "total_eviction_exceeded_time", 0);
+            field!(out, "current_eviction_exceeded_time", 0);
             field!(out, "keyspace_hits", s.keyspace_hits);
             field!(out, "keyspace_misses", s.keyspace_misses);
-            field!(out, "pubsub_channels", 0);
-            field!(out, "pubsub_patterns", 0);
-            field!(out, "total_error_replies", s.total_error_replies);
+            for name in [
+                "pubsub_channels",
+                "pubsub_patterns",
+                "pubsubshard_channels",
+                "latest_fork_usec",
+                "total_forks",
+                "migrate_cached_sockets",
+                "slave_expires_tracked_keys",
+                "active_defrag_hits",
+                "active_defrag_misses",
+                "active_defrag_key_hits",
+                "active_defrag_key_misses",
+                "total_active_defrag_time",
+                "current_active_defrag_time",
+                "tracking_total_keys",
+                "tracking_total_items",
+                "tracking_total_prefixes",
+            ] {
+                field!(out, name, 0);
+            }
             field!(out, "unexpected_error_replies", s.unexpected_error_replies);
+            field!(out, "total_error_replies", s.total_error_replies);
+            field!(out, "dump_payload_sanitizations", 0);
+            field!(out, "total_reads_processed", s.total_commands);
+            field!(out, "total_writes_processed", s.total_commands);
+            field!(out, "io_threaded_reads_processed", 0);
+            field!(out, "io_threaded_writes_processed", 0);
+            field!(out, "reply_buffer_shrinks", 0);
+            field!(out, "reply_buffer_expands", 0);
         }
         "replication" => {
             field!(out, "role", "master");
             field!(out, "connected_slaves", 0);
+            field!(out, "master_failover_state", "no-failover");
             field!(out, "master_replid", store.run_id);
+            field!(out, "master_replid2", "0".repeat(40));
             field!(out, "master_repl_offset", 0);
+            field!(out, "second_repl_offset", -1);
+            field!(out, "repl_backlog_active", 0);
+            field!(out, "repl_backlog_size", 1048576);
+            field!(out, "repl_backlog_first_byte_offset", 0);
+            field!(out, "repl_backlog_histlen", 0);
         }
         "cpu" => {
             let (user, sys) = cpu_seconds();
@@ -261,6 +425,8 @@ fn section_text(out: &mut String, store: &Store, now_ms: u64, section: &str) {
             field!(out, "used_cpu_user", format!("{user:.6}"));
             field!(out, "used_cpu_sys_children", "0.000000");
             field!(out, "used_cpu_user_children", "0.000000");
+            field!(out, "used_cpu_sys_main_thread", format!("{sys:.6}"));
+            field!(out, "used_cpu_user_main_thread", format!("{user:.6}"));
         }
         "errorstats" => {
             for (code, n) in &store.error_stats {

@@ -67,6 +67,8 @@ pub static SPECS: &[Spec] = &[
     p("maxmemory", Kind::Memory, "0", true),
     p("maxmemory-policy", Kind::Enum(POLICIES), "noeviction", true),
     p("maxmemory-samples", int(1, 64), "5", true),
+    p("maxmemory-eviction-tenacity", int(0, 100), "10", true),
+    p("maxmemory-clients", Kind::Memory, "0", true),
     p("maxclients", int(1, i64::MAX), "10000", true),
     p("timeout", int(0, i32::MAX as i64), "0", true),
     p("tcp-keepalive", int(0, i32::MAX as i64), "300", true),
@@ -76,7 +78,7 @@ pub static SPECS: &[Spec] = &[
     p("appendonly", Kind::Bool, "no", true),
     p(
         "appendfsync",
-        Kind::Enum(&["always", "everysec", "no"]),
+        Kind::Enum(&["everysec", "always", "no"]),
         "everysec",
         true,
     ),
@@ -87,7 +89,7 @@ pub static SPECS: &[Spec] = &[
     p("pidfile", Kind::Str, "", false),
     p(
         "loglevel",
-        Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"]),
+        Kind::Enum(&["debug", "verbose", "notice", "warning"]),
         "notice",
         true,
     ),
@@ -128,7 +130,8 @@ pub static SPECS: &[Spec] = &[
         name: "hash-max-listpack-entries",
         aliases: &["hash-max-ziplist-entries"],
         kind: int(0, i64::MAX),
-        default: "128",
+        // Redis 7.0's built-in default (redis.conf ships 128).
+        default: "512",
         mutable: true,
     },
     Spec {

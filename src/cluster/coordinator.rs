@@ -103,6 +103,12 @@ enum PendingKind {
     },
     /// A single peer's reply relayed as is (a command forwarded to its owner).
     Relay(oneshot::Receiver<PeerReply>),
+    /// A multi-key command split by owner: each part's key indices and its outcome,
+    /// merged into one reply for `nkeys` keys.
+    Split {
+        parts: Vec<(Vec<usize>, Slot)>,
+        nkeys: usize,
+    },
 }
 
 /// Node-wide counters of the replication layer.
@@ -371,6 +377,9 @@ impl Cluster {
                 .iter()
                 .any(|&i| self.ring.local_owner(&args[i]) != owner)
             {
+                if entry.cmd.has(flags::SPLIT) {
+                    return self.split(ctx, entry, args, &keys);
+                }
                 return Slot::Ready(Reply::error(CROSS_NODE));
             }
             if owner != self.ring.local() {
@@ -414,6 +423,43 @@ impl Cluster {
         } else {
             Slot::Ready(dispatch(ctx, args))
         }
+    }
+
+    /// Splits a multi-key command by the keys' owners in this rack, runs each part where
+    /// its keys live, and merges the replies (Dynomite's MGET/MSET/DEL/EXISTS handling).
+    fn split(&self, ctx: &mut Ctx, entry: Entry, args: &[Bytes], keys: &[usize]) -> Slot {
+        let step = entry.cmd.keys.2.max(1) as usize;
+        let key_bytes: Vec<&[u8]> = keys.iter().map(|&i| args[i].as_ref()).collect();
+        let me = self.ring.local();
+        let mut parts = Vec::new();
+        for (node, idxs) in self.ring.split_keys_by_local_owner(&key_bytes) {
+            let mut frag = vec![args[0].clone()];
+            for &k in &idxs {
+                let at = keys[k];
+                frag.extend(args[at..(at + step).min(args.len())].iter().cloned());
+            }
+            let slot = if node == me {
+                self.execute(ctx, &frag)
+            } else {
+                self.forward(ctx, node, &frag)
+            };
+            parts.push((idxs, slot));
+        }
+        let nkeys = keys.len();
+        if parts.iter().all(|(_, s)| matches!(s, Slot::Ready(_))) {
+            let ready = parts
+                .into_iter()
+                .map(|(idx, s)| match s {
+                    Slot::Ready(r) => (idx, r),
+                    Slot::Wait(_) => (idx, Reply::Nil),
+                })
+                .collect();
+            return Slot::Ready(merge_split(ready, nkeys));
+        }
+        Slot::Wait(Pending {
+            kind: PendingKind::Split { parts, nkeys },
+            timeout: self.wait_timeout(),
+        })
     }
 
     /// Sends a command to the node that owns its keys in this rack, which coordinates
@@ -685,6 +731,48 @@ fn peer_vote(r: PeerReply) -> quorum::Reply {
     }
 }
 
+/// Merges the replies of a split command's parts: the first error wins; integers are
+/// summed; arrays are scattered back into key order; a status is passed through.
+fn merge_split(parts: Vec<(Vec<usize>, Reply)>, nkeys: usize) -> Reply {
+    let parts: Vec<(Vec<usize>, Reply)> = parts
+        .into_iter()
+        .map(|(idx, r)| match r {
+            Reply::Raw(b) => (
+                idx,
+                crate::resp::parse_reply(&b)
+                    .map_or(Reply::error("ERR bad reply from peer"), |(r, _)| r),
+            ),
+            other => (idx, other),
+        })
+        .collect();
+    if let Some((_, e)) = parts.iter().find(|(_, r)| r.is_error()) {
+        return e.clone();
+    }
+    match parts.first().map(|(_, r)| r) {
+        Some(Reply::Int(_)) => Reply::Int(
+            parts
+                .iter()
+                .map(|(_, r)| if let Reply::Int(n) = r { *n } else { 0 })
+                .sum(),
+        ),
+        Some(Reply::Array(_)) => {
+            let mut out = vec![Reply::Nil; nkeys];
+            for (idx, r) in parts {
+                if let Reply::Array(items) = r {
+                    for (k, item) in idx.into_iter().zip(items) {
+                        if let Some(slot) = out.get_mut(k) {
+                            *slot = item;
+                        }
+                    }
+                }
+            }
+            Reply::Array(out)
+        }
+        Some(other) => other.clone(),
+        None => Reply::OK,
+    }
+}
+
 fn outcome_reply(o: Outcome) -> Reply {
     match o {
         Outcome::Agreed(b) | Outcome::FirstReply(b) => Reply::Raw(b),
@@ -716,6 +804,17 @@ impl Pending {
                     PeerReply::Reply { bytes, .. } => Reply::Raw(bytes),
                     PeerReply::Failed(why) => Reply::error(why),
                 }
+            }
+            PendingKind::Split { parts, nkeys } => {
+                let mut ready = Vec::with_capacity(parts.len());
+                for (idx, slot) in parts {
+                    let r = match slot {
+                        Slot::Ready(r) => r,
+                        Slot::Wait(p) => Box::pin(p.resolve()).await,
+                    };
+                    ready.push((idx, r));
+                }
+                merge_split(ready, nkeys)
             }
             PendingKind::Quorum {
                 mut tracker,

@@ -10,8 +10,16 @@ use crate::resp::Reply;
 const G: &str = "connection";
 
 pub(super) const COMMANDS: &[Command] = &[
-    Command::new("ping", -1, FAST | STALE | LOCAL, (0, 0, 0), G, ping),
-    Command::new("echo", 2, FAST | LOCAL, (0, 0, 0), G, echo),
+    Command::new("ping", -1, FAST | LOCAL, (0, 0, 0), G, ping)
+        .tips(&["request_policy:all_shards", "response_policy:all_succeeded"]),
+    Command::new(
+        "echo",
+        2,
+        LOADING | STALE | FAST | LOCAL,
+        (0, 0, 0),
+        G,
+        echo,
+    ),
     Command::new(
         "select",
         2,

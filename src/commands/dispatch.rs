@@ -12,25 +12,36 @@ use bytes::Bytes;
 use super::error::{error_code, CmdError};
 use super::table::{flags, table, Entry};
 use super::{Action, Ctx};
-use crate::clients::ReplyMode;
+use crate::clients::{Client, PauseMode, ReplyMode};
 use crate::resp::Reply;
+use crate::store::Store;
 
-/// Redis truncates echoed arguments in the unknown-command error to 128 bytes.
+/// The bytes of `a` up to its first NUL: Redis formats arguments into error texts with
+/// `%s`, which stops there.
+fn c_str(a: &[u8]) -> &[u8] {
+    a.iter().position(|&c| c == 0).map_or(a, |i| &a[..i])
+}
+
+/// The quoted argument list of the unknown-command error. Like Redis, it stops adding
+/// arguments once 128 bytes are written and cuts the last one to fit.
 fn quoted_args(args: &[Bytes]) -> String {
-    let mut out = String::new();
+    let mut out: Vec<u8> = Vec::new();
     for a in args {
         if out.len() >= 128 {
             break;
         }
+        let a = c_str(a);
         let room = 128 - out.len();
-        let s = String::from_utf8_lossy(a);
-        let s: String = s.chars().take(room).collect();
-        out.push_str(&format!("'{s}' "));
+        out.push(b'\'');
+        out.extend_from_slice(&a[..a.len().min(room)]);
+        out.extend_from_slice(b"' ");
     }
-    out
+    String::from_utf8_lossy(&out).into_owned()
 }
 
+/// An argument as `%.128s` prints it.
 fn truncated(a: &[u8]) -> String {
+    let a = c_str(a);
     String::from_utf8_lossy(&a[..a.len().min(128)]).into_owned()
 }
 
@@ -67,6 +78,26 @@ fn check_arity(entry: Entry, argc: usize) -> Result<Entry, CmdError> {
         return Err(CmdError::WrongArity(entry.full_name.to_string()));
     }
     Ok(entry)
+}
+
+/// Whether `args` must wait for a `CLIENT PAUSE` to end before it runs. As in Redis's
+/// `processCommand`, commands that would be rejected (unknown, wrong arity, not
+/// authenticated) are not held back: they get their error at once.
+pub fn held_by_pause(store: &Store, client: &Client, args: &[Bytes], now_ms: u64) -> bool {
+    let Some(pause) = store.clients.active_pause(now_ms) else {
+        return false;
+    };
+    let Ok(entry) = resolve(args) else {
+        return false;
+    };
+    if store.params.requirepass.is_some() && !client.authenticated && !entry.cmd.has(flags::NO_AUTH)
+    {
+        return false;
+    }
+    match pause.mode {
+        PauseMode::All => true,
+        PauseMode::Write => entry.cmd.has(flags::WRITE | flags::MAY_REPLICATE),
+    }
 }
 
 /// Runs one command and returns its reply (already `Reply::None` when CLIENT REPLY
@@ -168,5 +199,49 @@ fn apply_reply_mode(ctx: &mut Ctx, reply: Reply) -> Reply {
             ctx.client.reply_mode = ReplyMode::On;
             Reply::None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The error `resolve` gives for these arguments ("" if it finds a command).
+    fn err(v: &[&[u8]]) -> String {
+        let args: Vec<Bytes> = v.iter().map(|a| Bytes::copy_from_slice(a)).collect();
+        resolve(&args).err().map(|e| e.text()).unwrap_or_default()
+    }
+
+    #[test]
+    fn unknown_command_text() {
+        let e = err(&[b"NOSUCH", b"\x00", b"x y"]);
+        assert_eq!(
+            e,
+            "ERR unknown command 'NOSUCH', with args beginning with: '' 'x y' "
+        );
+        // Arguments stop once 128 bytes are written; the last one is cut to fit.
+        let long = vec![b'a'; 200];
+        let e = err(&[b"FOO", &long, b"b"]);
+        let expected = format!(
+            "ERR unknown command 'FOO', with args beginning with: '{}' ",
+            "a".repeat(128)
+        );
+        assert_eq!(e, expected);
+    }
+
+    #[test]
+    fn container_errors() {
+        assert_eq!(
+            err(&[b"CONFIG"]),
+            "ERR wrong number of arguments for 'config' command"
+        );
+        assert_eq!(
+            err(&[b"config", b"foo"]),
+            "ERR unknown subcommand 'foo'. Try CONFIG HELP."
+        );
+        assert_eq!(
+            err(&[b"CLIENT", b"PAUSE"]),
+            "ERR wrong number of arguments for 'client|pause' command"
+        );
     }
 }

@@ -19,14 +19,17 @@ const G: &str = "generic";
 const NK: (i32, i32, i32) = (0, 0, 0);
 
 pub(super) const COMMANDS: &[Command] = &[
-    Command::new("del", -2, WRITE, (1, -1, 1), G, del).doc("1.0.0", "Delete a key"),
-    Command::new("unlink", -2, WRITE | FAST, (1, -1, 1), G, del).doc(
+    Command::new("del", -2, WRITE | SPLIT, (1, -1, 1), G, del)
+        .doc("1.0.0", "Delete a key")
+        .key_spec(&["RM", "delete"], "")
+        .tips(&["request_policy:multi_shard", "response_policy:agg_sum"]),
+    Command::new("unlink", -2, WRITE | FAST | SPLIT, (1, -1, 1), G, del).doc(
         "4.0.0",
         "Delete a key asynchronously in another thread. Otherwise it is just as DEL, but non blocking.",
     ),
-    Command::new("exists", -2, READONLY | FAST, (1, -1, 1), G, exists)
+    Command::new("exists", -2, READONLY | FAST | SPLIT, (1, -1, 1), G, exists)
         .doc("1.0.0", "Determine if a key exists"),
-    Command::new("touch", -2, READONLY | FAST, (1, -1, 1), G, touch).doc(
+    Command::new("touch", -2, READONLY | FAST | SPLIT, (1, -1, 1), G, touch).doc(
         "3.2.1",
         "Alters the last access time of a key(s). Returns the number of existing keys specified.",
     ),
@@ -357,7 +360,7 @@ fn keys(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
 /// Parses a SCAN cursor like Redis's `strtoul` check: decimal, an optional sign (a
 /// negative value wraps, so `-1` is the largest cursor), no leading space, nothing
 /// after the digits, no overflow. An empty string is cursor 0, as in Redis.
-fn parse_cursor(arg: &[u8]) -> Option<u64> {
+pub(super) fn parse_cursor(arg: &[u8]) -> Option<u64> {
     let (neg, digits) = match arg.first() {
         Some(b'-') => (true, &arg[1..]),
         Some(b'+') => (false, &arg[1..]),

@@ -13,6 +13,7 @@ pub mod table;
 
 mod bitmap;
 mod connection;
+mod dynomite;
 mod hash;
 mod hll;
 mod keys;
@@ -39,7 +40,8 @@ use crate::store::{AccessClock, Db, Object, Store};
 /// Something the connection does after the command, outside the store lock.
 #[derive(Debug)]
 pub enum Action {
-    /// Wait this long before handling further commands (DEBUG SLEEP).
+    /// Hold this command's reply, and the connection's later commands, for this long
+    /// (DEBUG SLEEP, WAIT). The connection sleeps outside the store lock.
     Sleep(Duration),
     /// Stop the server (SHUTDOWN, SIGTERM).
     Shutdown,

@@ -1,199 +1,146 @@
 //! Server commands: COMMAND, INFO, CONFIG, CLIENT, DBSIZE, FLUSHDB/FLUSHALL, TIME,
 //! LASTSAVE, DEBUG, SHUTDOWN, WAIT, MEMORY.
+//!
+//! `CLIENT` and `CONFIG` handlers live in the `client` and `config` submodules and the
+//! containers' `HELP` texts in `help`; this file holds the table for all of them.
+
+mod client;
+mod config;
+mod help;
 
 use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::table::{flags, flags::*, table, Command, Entry};
+use super::table::{acl, flags, flags::*, table, Command, Entry};
 use super::{arg_i64, is_kw, lossy, Action, CmdError, Ctx};
-use crate::clients::ReplyMode;
-use crate::params::SetError;
 use crate::resp::Reply;
+
+pub(super) use client::validate_client_name;
 
 const G: &str = "server";
 const C: &str = "connection";
 const NK: (i32, i32, i32) = (0, 0, 0);
 
+const NONDET: &[&str] = &["nondeterministic_output"];
+const NONDET_ORDER: &[&str] = &["nondeterministic_output_order"];
+const ALL_SHARDS_OK: &[&str] = &["request_policy:all_shards", "response_policy:all_succeeded"];
+const SPECIAL: &[&str] = &[
+    "nondeterministic_output",
+    "request_policy:all_shards",
+    "response_policy:special",
+];
+/// Flags shared by most introspection subcommands.
+const LS: u32 = LOADING | STALE;
+const ADM: u32 = ADMIN | NOSCRIPT | LOADING | STALE;
+
 pub(super) const COMMANDS: &[Command] = &[
-    Command::new("command", -1, LOADING | STALE | LOCAL, NK, G, command).sub(COMMAND_SUBS),
-    Command::new("dbsize", 1, READONLY | FAST | LOCAL, NK, G, dbsize),
-    Command::new("flushdb", -1, WRITE, NK, G, flushdb),
-    Command::new("flushall", -1, WRITE, NK, G, flushall),
-    Command::new("info", -1, LOADING | STALE | LOCAL, NK, G, info),
+    Command::new("command", -1, LS | LOCAL, NK, G, command)
+        .acl(acl::CONNECTION)
+        .tips(NONDET_ORDER)
+        .sub(COMMAND_SUBS),
+    Command::new("dbsize", 1, READONLY | FAST | LOCAL, NK, G, dbsize)
+        .acl(acl::KEYSPACE)
+        .tips(&["request_policy:all_shards", "response_policy:agg_sum"]),
+    Command::new("flushdb", -1, WRITE, NK, G, flushdb)
+        .acl(acl::KEYSPACE | acl::DANGEROUS)
+        .tips(ALL_SHARDS_OK),
+    Command::new("flushall", -1, WRITE, NK, G, flushall)
+        .acl(acl::KEYSPACE | acl::DANGEROUS)
+        .tips(ALL_SHARDS_OK),
+    Command::new("info", -1, LS | LOCAL, NK, G, info)
+        .acl(acl::DANGEROUS)
+        .tips(SPECIAL),
     Command::new("config", -2, LOCAL, NK, G, help).sub(CONFIG_SUBS),
     Command::new("client", -2, LOCAL, NK, C, help).sub(CLIENT_SUBS),
-    Command::new("time", 1, LOADING | STALE | FAST | LOCAL, NK, G, time),
-    Command::new(
-        "lastsave",
-        1,
-        LOADING | STALE | FAST | LOCAL,
-        NK,
-        G,
-        lastsave,
-    ),
-    Command::new(
-        "debug",
-        -2,
-        ADMIN | NOSCRIPT | LOADING | STALE | LOCAL,
-        NK,
-        G,
-        debug,
-    ),
+    Command::new("time", 1, LS | FAST | LOCAL, NK, G, time).tips(NONDET),
+    Command::new("lastsave", 1, LS | FAST | LOCAL, NK, G, lastsave)
+        .acl(acl::ADMIN | acl::DANGEROUS)
+        .tips(NONDET),
+    Command::new("debug", -2, ADM | LOCAL, NK, G, debug),
     Command::new(
         "shutdown",
         -1,
-        ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY | LOCAL,
+        ADM | NO_MULTI | ALLOW_BUSY | LOCAL,
         NK,
         G,
         shutdown,
     ),
-    Command::new("wait", 3, NOSCRIPT | LOCAL, NK, G, wait),
+    Command::new("wait", 3, NOSCRIPT | LOCAL, NK, "generic", wait)
+        .acl(acl::CONNECTION | acl::NO_GROUP)
+        .tips(&["request_policy:all_shards", "response_policy:agg_min"]),
     Command::new("memory", -2, LOCAL, NK, G, help).sub(MEMORY_SUBS),
 ];
 
 const COMMAND_SUBS: &[Command] = &[
-    Command::new("count", 2, LOADING | STALE, NK, G, command_count),
-    Command::new("info", -2, LOADING | STALE, NK, G, command_info),
-    Command::new("docs", -2, LOADING | STALE, NK, G, command_docs),
-    Command::new("getkeys", -3, LOADING | STALE, NK, G, command_getkeys),
-    Command::new("list", -2, LOADING | STALE, NK, G, command_list),
-    Command::new("help", 2, LOADING | STALE, NK, G, help),
+    Command::new("count", 2, LS, NK, G, command_count).acl(acl::CONNECTION),
+    Command::new("docs", -2, LS, NK, G, command_docs)
+        .acl(acl::CONNECTION)
+        .tips(NONDET_ORDER),
+    Command::new("getkeys", -4, LS, NK, G, command_getkeys).acl(acl::CONNECTION),
+    Command::new("getkeysandflags", -4, LS, NK, G, command_getkeys).acl(acl::CONNECTION),
+    Command::new("info", -2, LS, NK, G, command_info)
+        .acl(acl::CONNECTION)
+        .tips(NONDET_ORDER),
+    Command::new("list", -2, LS, NK, G, command_list)
+        .acl(acl::CONNECTION)
+        .tips(NONDET_ORDER),
+    Command::new("help", 2, LS, NK, G, help).acl(acl::CONNECTION),
 ];
 
 const CONFIG_SUBS: &[Command] = &[
-    Command::new(
-        "get",
-        -3,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        NK,
-        G,
-        config_get,
-    ),
-    Command::new(
-        "set",
-        -4,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        NK,
-        G,
-        config_set,
-    ),
-    Command::new(
-        "resetstat",
-        2,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        NK,
-        G,
-        config_resetstat,
-    ),
-    Command::new(
-        "rewrite",
-        2,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        NK,
-        G,
-        config_rewrite,
-    ),
-    Command::new("help", 2, LOADING | STALE, NK, G, help),
+    Command::new("get", -3, ADM, NK, G, config::get),
+    Command::new("set", -4, ADM, NK, G, config::set)
+        .tips(&["request_policy:all_nodes", "response_policy:all_succeeded"]),
+    Command::new("resetstat", 2, ADM, NK, G, config::resetstat),
+    Command::new("rewrite", 2, ADM, NK, G, config::rewrite),
+    Command::new("help", 2, LS, NK, G, help),
 ];
 
+/// Flags of the CLIENT subcommands any client may use on itself.
+const OWN: u32 = NOSCRIPT | LOADING | STALE;
+
 const CLIENT_SUBS: &[Command] = &[
-    Command::new("id", 2, NOSCRIPT | LOADING | STALE, NK, C, client_id),
-    Command::new(
-        "getname",
-        2,
-        NOSCRIPT | LOADING | STALE,
-        NK,
-        C,
-        client_getname,
+    Command::new("id", 2, OWN, NK, C, client::id),
+    Command::new("getname", 2, OWN, NK, C, client::getname),
+    Command::new("setname", 3, OWN, NK, C, client::setname),
+    Command::new("setinfo", 4, OWN, NK, C, client::setinfo).doc(
+        "7.2.0",
+        "Set client or connection specific info",
     ),
-    Command::new(
-        "setname",
-        3,
-        NOSCRIPT | LOADING | STALE,
-        NK,
-        C,
-        client_setname,
+    Command::new("info", 2, OWN, NK, C, client::info).tips(NONDET),
+    Command::new("list", -2, ADM, NK, C, client::list).tips(NONDET),
+    Command::new("kill", -3, ADM, NK, C, client::kill),
+    Command::new("no-evict", 3, ADM, NK, C, client::no_evict),
+    Command::new("no-touch", 3, OWN, NK, C, client::no_touch).doc(
+        "7.2.0",
+        "Controls whether commands sent by the client will alter the LRU/LFU of the keys they access",
     ),
-    Command::new(
-        "setinfo",
-        4,
-        NOSCRIPT | LOADING | STALE,
-        NK,
-        C,
-        client_setinfo,
-    ),
-    Command::new("info", 2, NOSCRIPT | LOADING | STALE, NK, C, client_info),
-    Command::new(
-        "list",
-        -2,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        NK,
-        C,
-        client_list,
-    ),
-    Command::new(
-        "kill",
-        -3,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        NK,
-        C,
-        client_kill,
-    ),
-    Command::new(
-        "no-evict",
-        3,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        NK,
-        C,
-        client_no_evict,
-    ),
-    Command::new(
-        "no-touch",
-        3,
-        NOSCRIPT | LOADING | STALE,
-        NK,
-        C,
-        client_no_touch,
-    ),
-    Command::new("reply", 3, NOSCRIPT | LOADING | STALE, NK, C, client_reply),
-    Command::new(
-        "unblock",
-        -3,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        NK,
-        C,
-        super::blocking::client_unblock,
-    ),
-    Command::new("help", 2, LOADING | STALE, NK, C, help),
+    Command::new("reply", 3, OWN, NK, C, client::reply),
+    Command::new("pause", -3, ADM, NK, C, client::pause),
+    Command::new("unpause", 2, ADM, NK, C, client::unpause),
+    Command::new("unblock", -3, ADM, NK, C, super::blocking::client_unblock),
+    Command::new("help", 2, LS, NK, C, help),
 ];
 
 const MEMORY_SUBS: &[Command] = &[
-    Command::new("usage", -3, READONLY, (2, 2, 1), G, memory_usage),
-    Command::new("help", 2, LOADING | STALE, NK, G, help),
+    Command::new("doctor", 2, 0, NK, G, memory_doctor).tips(SPECIAL),
+    Command::new("malloc-stats", 2, 0, NK, G, memory_malloc_stats).tips(SPECIAL),
+    Command::new("purge", 2, 0, NK, G, memory_purge).tips(ALL_SHARDS_OK),
+    Command::new("stats", 2, 0, NK, G, memory_stats).tips(SPECIAL),
+    Command::new("usage", -3, READONLY, (2, 2, 1), G, memory_usage).key_spec(&["RO"], ""),
+    Command::new("help", 2, LS, NK, G, help),
 ];
 
-/// `<CMD> HELP` for containers: a short list of the subcommands.
+/// `<CMD> HELP` for containers, with Redis's texts.
 fn help(_ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
-    let name = lossy(&args[0]).to_uppercase();
-    let Some(entry) = table().lookup(&args[0]) else {
-        return Err(CmdError::Syntax);
-    };
-    let mut lines = vec![format!(
-        "{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
-    )];
-    for sub in entry.cmd.subcommands {
-        lines.push(sub.name.to_uppercase());
-    }
-    Ok(Reply::Array(
-        lines.into_iter().map(|l| Reply::StatusOwned(l)).collect(),
-    ))
+    let name = lossy(&args[0]).to_ascii_lowercase();
+    help::reply(&name).ok_or(CmdError::Syntax)
 }
 
 // ---- COMMAND ----
 
-fn command(_ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
-    debug_assert_eq!(args.len(), 1);
+fn command(_ctx: &mut Ctx, _args: &[Bytes]) -> Result<Reply, CmdError> {
     Ok(Reply::Array(
         table().top_level().map(command_entry).collect(),
     ))
@@ -203,47 +150,54 @@ fn status_set(items: impl IntoIterator<Item = String>) -> Reply {
     Reply::Set(items.into_iter().map(Reply::StatusOwned).collect())
 }
 
-/// ACL categories derived from flags and group, in the order Redis prints them.
-fn categories(cmd: &Command) -> Vec<String> {
-    let mut out = Vec::new();
-    if cmd.has(WRITE) {
-        out.push("@write".to_string());
+/// The key spec flags of a command: declared, or `RW access` / `RO access`.
+fn key_flags(cmd: &Command) -> Vec<String> {
+    if !cmd.key_flags.is_empty() {
+        return cmd.key_flags.iter().map(|f| f.to_string()).collect();
     }
-    if cmd.has(READONLY) {
-        out.push("@read".into());
-    }
-    let group = match cmd.group {
-        "generic" => Some("@keyspace"),
-        "string" => Some("@string"),
-        "list" => Some("@list"),
-        "hash" => Some("@hash"),
-        "set" => Some("@set"),
-        "sorted-set" => Some("@sortedset"),
-        "connection" => Some("@connection"),
-        "pubsub" => Some("@pubsub"),
-        "scripting" => Some("@scripting"),
-        "transactions" => Some("@transaction"),
-        "bitmap" => Some("@bitmap"),
-        "hyperloglog" => Some("@hyperloglog"),
-        "geo" => Some("@geo"),
-        _ => None,
-    };
-    out.extend(group.map(String::from));
-    if cmd.has(ADMIN) {
-        out.push("@admin".into());
-        out.push("@dangerous".into());
-    }
-    out.push(if cmd.has(FAST) {
-        "@fast".into()
-    } else {
-        "@slow".into()
-    });
-    if cmd.has(BLOCKING) {
-        out.push("@blocking".into());
-    }
-    out
+    let access = if cmd.has(WRITE) { "RW" } else { "RO" };
+    vec![access.to_string(), "access".to_string()]
 }
 
+/// The one key spec Redis would describe for a fixed (first, last, step) range.
+fn key_spec(cmd: &Command) -> Reply {
+    let s = |v: &str| Reply::bulk_from(v.as_bytes());
+    let (first, last, step) = cmd.keys;
+    let lastkey = if last < 0 { last } else { last - first };
+    let mut fields = Vec::new();
+    if !cmd.key_notes.is_empty() {
+        fields.push((s("notes"), s(cmd.key_notes)));
+    }
+    fields.push((s("flags"), status_set(key_flags(cmd))));
+    fields.push((
+        s("begin_search"),
+        Reply::Map(vec![
+            (s("type"), s("index")),
+            (
+                s("spec"),
+                Reply::Map(vec![(s("index"), Reply::Int(first.into()))]),
+            ),
+        ]),
+    ));
+    fields.push((
+        s("find_keys"),
+        Reply::Map(vec![
+            (s("type"), s("range")),
+            (
+                s("spec"),
+                Reply::Map(vec![
+                    (s("lastkey"), Reply::Int(lastkey.into())),
+                    (s("keystep"), Reply::Int(step.into())),
+                    (s("limit"), Reply::Int(0)),
+                ]),
+            ),
+        ]),
+    ));
+    Reply::Map(fields)
+}
+
+/// One `COMMAND INFO` entry: name, arity, flags, first/last/step, ACL categories,
+/// tips, key specs, subcommands.
 fn command_entry(e: Entry) -> Reply {
     let cmd = e.cmd;
     let flag_names = flags::NAMES
@@ -252,45 +206,7 @@ fn command_entry(e: Entry) -> Reply {
         .map(|(_, n)| n.to_string());
     let (first, last, step) = cmd.keys;
     let key_specs = if first > 0 {
-        let s = |v: &str| Reply::bulk_from(v.as_bytes());
-        let access = if cmd.has(WRITE) { "RW" } else { "RO" };
-        vec![Reply::Map(vec![
-            (
-                s("flags"),
-                status_set([access.to_string(), "access".to_string()]),
-            ),
-            (
-                s("begin_search"),
-                Reply::Map(vec![
-                    (s("type"), s("index")),
-                    (
-                        s("spec"),
-                        Reply::Map(vec![(s("index"), Reply::Int(first.into()))]),
-                    ),
-                ]),
-            ),
-            (
-                s("find_keys"),
-                Reply::Map(vec![
-                    (s("type"), s("range")),
-                    (
-                        s("spec"),
-                        Reply::Map(vec![
-                            (
-                                s("lastkey"),
-                                Reply::Int(if last < 0 {
-                                    last.into()
-                                } else {
-                                    (last - first).into()
-                                }),
-                            ),
-                            (s("keystep"), Reply::Int(step.into())),
-                            (s("limit"), Reply::Int(0)),
-                        ]),
-                    ),
-                ]),
-            ),
-        ])]
+        vec![key_spec(cmd)]
     } else {
         vec![]
     };
@@ -306,10 +222,15 @@ fn command_entry(e: Entry) -> Reply {
         Reply::Int(first.into()),
         Reply::Int(last.into()),
         Reply::Int(step.into()),
-        status_set(categories(cmd)),
-        Reply::Set(vec![]),
-        Reply::Array(key_specs),
-        Reply::Array(subs),
+        status_set(cmd.acl_names()),
+        Reply::Set(
+            cmd.tips
+                .iter()
+                .map(|t| Reply::bulk_from(t.as_bytes()))
+                .collect(),
+        ),
+        Reply::Set(key_specs),
+        Reply::Set(subs),
     ])
 }
 
@@ -328,14 +249,14 @@ fn command_count(_ctx: &mut Ctx, _args: &[Bytes]) -> Result<Reply, CmdError> {
     Ok(Reply::Int(table().top_level().count() as i64))
 }
 
-fn command_info(_ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
+fn command_info(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     if args.len() == 2 {
-        return command(_ctx, &args[..1]);
+        return command(ctx, &args[..1]);
     }
     Ok(Reply::Array(
         args[2..]
             .iter()
-            .map(|n| find(n).map_or(Reply::NilArray, command_entry))
+            .map(|n| find(n).map_or(Reply::Nil, command_entry))
             .collect(),
     ))
 }
@@ -376,35 +297,47 @@ fn command_docs(_ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     ))
 }
 
+/// `COMMAND GETKEYS` and `COMMAND GETKEYSANDFLAGS`, with Redis's checks in its order:
+/// the command exists, it takes keys, its arity fits.
 fn command_getkeys(_ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
+    let with_flags = is_kw(&args[1], "getkeysandflags");
     let cmd_args = &args[2..];
-    let entry = match table().lookup(&cmd_args[0]) {
-        None => return Err(CmdError::err("Invalid command specified")),
-        Some(e) => {
-            if !e.cmd.subcommands.is_empty() {
-                cmd_args
-                    .get(1)
-                    .and_then(|s| table().lookup_sub(e, s))
-                    .unwrap_or(e)
-            } else {
-                e
-            }
+    let t = table();
+    let entry = t.lookup(&cmd_args[0]).and_then(|e| {
+        if e.cmd.subcommands.is_empty() || cmd_args.len() < 2 {
+            Some(e)
+        } else {
+            t.lookup_sub(e, &cmd_args[1])
         }
+    });
+    let Some(entry) = entry else {
+        return Err(CmdError::err("Invalid command specified"));
     };
-    let arity = entry.cmd.arity;
+    let cmd = entry.cmd;
+    if cmd.keys.0 <= 0 && cmd.key_finder.is_none() {
+        return Err(CmdError::err("The command has no key arguments"));
+    }
     let argc = cmd_args.len() as i32;
-    if (arity > 0 && arity != argc) || argc < -arity {
+    if (cmd.arity > 0 && cmd.arity != argc) || argc < -cmd.arity {
         return Err(CmdError::err(
             "Invalid number of arguments specified for command",
         ));
     }
-    let keys = entry.cmd.key_positions(cmd_args);
-    if keys.is_empty() {
-        return Err(CmdError::err("The command has no key arguments"));
+    let keys = cmd.key_positions(cmd_args);
+    if keys.is_empty() && !cmd.has(NO_MANDATORY_KEYS) {
+        return Err(CmdError::err("Invalid arguments specified for command"));
     }
+    let flags = key_flags(cmd);
     Ok(Reply::Array(
         keys.into_iter()
-            .map(|i| Reply::Bulk(cmd_args[i].clone()))
+            .map(|i| {
+                let key = Reply::Bulk(cmd_args[i].clone());
+                if with_flags {
+                    Reply::Array(vec![key, status_set(flags.iter().cloned())])
+                } else {
+                    key
+                }
+            })
             .collect(),
     ))
 }
@@ -424,7 +357,7 @@ fn command_list(_ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
             }
             Some((kind, v)) if is_kw(kind, "aclcat") => {
                 let cat = format!("@{}", String::from_utf8_lossy(v).to_ascii_lowercase());
-                categories(e.cmd).contains(&cat)
+                e.cmd.acl_names().contains(&cat)
             }
             Some((kind, _)) if is_kw(kind, "module") => false,
             Some(_) => return Err(CmdError::Syntax),
@@ -482,64 +415,6 @@ fn lastsave(ctx: &mut Ctx, _args: &[Bytes]) -> Result<Reply, CmdError> {
     Ok(Reply::Int(ctx.store.lastsave as i64))
 }
 
-fn debug(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
-    if is_kw(&args[1], "sleep") && args.len() == 3 {
-        let secs = super::arg_f64(&args[2])?;
-        if secs > 0.0 {
-            ctx.action = Some(Action::Sleep(Duration::from_secs_f64(secs.min(3600.0))));
-        }
-        return Ok(Reply::OK);
-    }
-    if is_kw(&args[1], "help") {
-        return Ok(Reply::Array(vec![Reply::Status(
-            "DEBUG <subcommand> [<arg> ...]. Subcommands are: SLEEP <seconds>",
-        )]));
-    }
-    Err(CmdError::err(format!(
-        "unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
-        lossy(&args[1])
-    )))
-}
-
-fn shutdown(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
-    for a in &args[1..] {
-        if !["nosave", "save", "now", "force", "abort"]
-            .iter()
-            .any(|k| is_kw(a, k))
-        {
-            return Err(CmdError::Syntax);
-        }
-    }
-    ctx.action = Some(Action::Shutdown);
-    ctx.store.shutdown_requested = true;
-    Ok(Reply::None)
-}
-
-fn wait(_ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
-    arg_i64(&args[1])?;
-    let timeout = arg_i64(&args[2]).map_err(|_| CmdError::TimeoutNotInteger)?;
-    if timeout < 0 {
-        return Err(CmdError::err("timeout is negative"));
-    }
-    Ok(Reply::Int(0))
-}
-
-fn memory_usage(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
-    match args.len() {
-        3 => {}
-        5 if is_kw(&args[3], "samples") => {
-            arg_i64(&args[4])?;
-        }
-        _ => return Err(CmdError::Syntax),
-    }
-    let now = ctx.now_ms;
-    let key = &args[2];
-    Ok(match ctx.db().get(key, now) {
-        None => Reply::Nil,
-        Some(o) => Reply::Int(crate::store::value::memory_usage(key, &o.value) as i64),
-    })
-}
-
 // ---- INFO ----
 
 fn info(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
@@ -552,300 +427,281 @@ fn info(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     ))))
 }
 
-// ---- CONFIG ----
-
-fn config_get(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
-    let mut seen = std::collections::BTreeSet::new();
-    let mut pairs = Vec::new();
-    for pattern in &args[2..] {
-        for (name, value) in ctx.store.params.matching(pattern) {
-            if seen.insert(name) {
-                let value = if name == "requirepass" { value } else { value };
-                pairs.push((
-                    Reply::bulk_from(name.as_bytes()),
-                    Reply::bulk_from(value.as_bytes()),
-                ));
-            }
-        }
-    }
-    Ok(Reply::Map(pairs))
-}
-
-fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
-    if args.len() % 2 != 0 {
-        return Err(CmdError::WrongArity("config|set".into()));
-    }
-    let mut next = ctx.store.params.clone();
-    let mut names = std::collections::HashSet::new();
-    for pair in args[2..].chunks(2) {
-        let name = lossy(&pair[0]);
-        let value = lossy(&pair[1]);
-        let canonical = crate::params::spec(&name).map(|s| s.name);
-        if let Some(c) = canonical {
-            if !names.insert(c) {
-                return Err(CmdError::err(format!(
-                    "CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter"
-                )));
-            }
-        }
-        match next.set(&name, &value, false) {
-            Ok(()) => {}
-            Err(SetError::Unknown) => {
-                return Err(CmdError::err(format!(
-                    "Unknown option or number of arguments for CONFIG SET - '{name}'"
-                )))
-            }
-            Err(SetError::Immutable(n)) => {
-                return Err(CmdError::err(format!(
-                    "CONFIG SET failed (possibly related to argument '{n}') - can't set immutable config"
-                )))
-            }
-            Err(SetError::Invalid(n, why)) => {
-                return Err(CmdError::err(format!(
-                    "CONFIG SET failed (possibly related to argument '{n}') - {why}"
-                )))
-            }
-        }
-    }
-    ctx.store.params = next;
-    Ok(Reply::OK)
-}
-
-fn config_resetstat(ctx: &mut Ctx, _args: &[Bytes]) -> Result<Reply, CmdError> {
-    ctx.store.stats = Default::default();
-    for s in ctx.store.cmd_stats.iter_mut() {
-        *s = Default::default();
-    }
-    ctx.store.error_stats.clear();
-    Ok(Reply::OK)
-}
-
-fn config_rewrite(ctx: &mut Ctx, _args: &[Bytes]) -> Result<Reply, CmdError> {
-    let Some(path) = ctx.store.config_file.clone() else {
-        return Err(CmdError::err("The server is running without a config file"));
+/// C's `atoi`: an optional sign and leading digits, 0 when there are none (DEBUG
+/// takes its numeric arguments this way).
+fn atoi(a: &[u8]) -> i64 {
+    let s = String::from_utf8_lossy(a);
+    let s = s.trim_start();
+    let (neg, digits) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
     };
-    crate::params::rewrite(&path, &ctx.store.params)
-        .map_err(|e| CmdError::err(format!("Rewriting config file: {e}")))?;
-    Ok(Reply::OK)
-}
-
-// ---- CLIENT ----
-
-/// Client names: printable ASCII without spaces (`!`..`~`), as Redis requires.
-pub(super) fn validate_client_name(name: &[u8]) -> Result<(), CmdError> {
-    if name.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
-        return Err(CmdError::err(
-            "Client names cannot contain spaces, newlines or special characters.",
-        ));
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    let v = digits[..end].parse::<i64>().unwrap_or(0);
+    if neg {
+        -v
+    } else {
+        v
     }
-    Ok(())
 }
 
-fn client_id(ctx: &mut Ctx, _args: &[Bytes]) -> Result<Reply, CmdError> {
-    Ok(Reply::Int(ctx.client.id as i64))
+/// C's `strtod` on a whole argument: the number, or 0 when it is not one.
+fn strtod(a: &[u8]) -> f64 {
+    std::str::from_utf8(a)
+        .ok()
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite())
+        .unwrap_or(0.0)
 }
 
-fn client_getname(ctx: &mut Ctx, _args: &[Bytes]) -> Result<Reply, CmdError> {
-    Ok(ctx.client.name.clone().map_or(Reply::Nil, Reply::Bulk))
-}
-
-fn client_setname(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
-    validate_client_name(&args[2])?;
-    ctx.client.name = (!args[2].is_empty()).then(|| args[2].clone());
-    Ok(Reply::OK)
-}
-
-fn client_setinfo(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
-    let attr = lossy(&args[2]).to_ascii_lowercase();
-    let value = &args[3];
-    if value.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
-        return Err(CmdError::err(format!(
-            "{attr} cannot contain spaces, newlines or special characters."
-        )));
-    }
-    let value = (!value.is_empty()).then(|| value.clone());
-    match attr.as_str() {
-        "lib-name" => ctx.client.lib_name = value,
-        "lib-ver" => ctx.client.lib_ver = value,
-        _ => {
-            return Err(CmdError::err(format!(
-                "Unrecognized option '{}'",
-                lossy(&args[2])
-            )))
+/// `DEBUG` subcommands that tests and tools use. Unlike Redis, DEBUG SLEEP delays only
+/// the calling connection (its reply and later commands), never the whole server:
+/// sleeping under the store lock would stall a runtime thread.
+fn debug(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
+    let sub = lossy(&args[1]).to_ascii_lowercase();
+    match (sub.as_str(), args.len()) {
+        ("help", 2) => return help(ctx, args),
+        ("sleep", 3) => {
+            let secs = strtod(&args[2]);
+            if secs > 0.0 {
+                ctx.action = Some(Action::Sleep(Duration::from_secs_f64(secs.min(1e9))));
+            }
+            return Ok(Reply::OK);
         }
+        ("set-active-expire", 3) => {
+            ctx.store.active_expire = atoi(&args[2]) != 0;
+            return Ok(Reply::OK);
+        }
+        ("object", 3) => {
+            let now = ctx.now_ms;
+            let lru_now = ctx.lru();
+            let Some(o) = ctx.db().get(&args[2], now) else {
+                return Err(CmdError::NoSuchKey);
+            };
+            let idle = lru_now.wrapping_sub(o.lru) & 0xFF_FFFF;
+            let serialized = o.value.as_str().map_or(0, |s| s.len() + 1);
+            return Ok(Reply::StatusOwned(format!(
+                "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
+                o as *const _,
+                o.value.encoding(),
+                serialized,
+                o.lru,
+                idle
+            )));
+        }
+        ("change-repl-id", 2) | ("reload", _) => return Ok(Reply::OK),
+        ("log", 3) => {
+            tracing::warn!("DEBUG LOG: {}", lossy(&args[2]));
+            return Ok(Reply::OK);
+        }
+        ("error", 3) => {
+            let text = lossy(&args[2]);
+            return Ok(Reply::Error(match text.strip_prefix('-') {
+                Some(t) => t.to_string(),
+                None => format!("ERR {text}"),
+            }));
+        }
+        _ => {}
     }
-    Ok(Reply::OK)
+    Err(CmdError::err(format!(
+        "unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+        lossy(&args[1])
+    )))
 }
 
-fn client_info(ctx: &mut Ctx, _args: &[Bytes]) -> Result<Reply, CmdError> {
-    let mut line = ctx.client.info_line(ctx.now_ms);
-    line.push('\n');
-    Ok(Reply::Verbatim(Bytes::from(line)))
-}
-
-fn client_list(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
-    let own = ctx.client.clone();
-    ctx.store.clients.update(&own);
-    let mut ids: Option<Vec<u64>> = None;
-    let mut type_filter: Option<String> = None;
-    let mut i = 2;
-    while i < args.len() {
-        if is_kw(&args[i], "type") && i + 1 < args.len() {
-            let t = lossy(&args[i + 1]).to_ascii_lowercase();
-            if !["normal", "master", "replica", "slave", "pubsub"].contains(&t.as_str()) {
-                return Err(CmdError::err(format!(
-                    "Unknown client type '{}'",
-                    lossy(&args[i + 1])
-                )));
-            }
-            type_filter = Some(t);
-            i += 2;
-        } else if is_kw(&args[i], "id") && i + 1 < args.len() {
-            let mut v = Vec::new();
-            for a in &args[i + 1..] {
-                match crate::num::parse_i64(a) {
-                    Some(id) if id > 0 => v.push(id as u64),
-                    _ => return Err(CmdError::err("Invalid client ID")),
-                }
-            }
-            ids = Some(v);
-            i = args.len();
+/// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]`. There is nothing to save yet, so
+/// every valid form stops the server at once and ABORT never finds a shutdown to
+/// cancel.
+fn shutdown(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
+    let (mut nosave, mut save, mut other, mut abort) = (false, false, false, false);
+    for a in &args[1..] {
+        if is_kw(a, "nosave") {
+            nosave = true;
+        } else if is_kw(a, "save") {
+            save = true;
+        } else if is_kw(a, "now") || is_kw(a, "force") {
+            other = true;
+        } else if is_kw(a, "abort") {
+            abort = true;
         } else {
             return Err(CmdError::Syntax);
         }
     }
-    let mut out = String::new();
-    for (id, r) in &ctx.store.clients.clients {
-        if ids.as_ref().is_some_and(|v| !v.contains(id)) {
-            continue;
-        }
-        if type_filter.as_deref().is_some_and(|t| t != "normal") {
-            continue;
-        }
-        out.push_str(&r.snapshot.info_line(ctx.now_ms));
-        out.push('\n');
-    }
-    Ok(Reply::Verbatim(Bytes::from(out)))
-}
-
-fn client_kill(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
-    // Old form: CLIENT KILL addr:port.
-    if args.len() == 3 {
-        let addr = lossy(&args[2]);
-        let id = ctx
-            .store
-            .clients
-            .clients
-            .iter()
-            .find(|(_, r)| r.snapshot.addr == addr)
-            .map(|(id, _)| *id);
-        return match id {
-            Some(id) => {
-                ctx.store.clients.kill(id);
-                if id == ctx.client.id {
-                    ctx.client.close_after_reply = true;
-                }
-                Ok(Reply::OK)
-            }
-            None => Err(CmdError::err("No such client")),
-        };
-    }
-    if args.len() % 2 != 0 {
+    if (abort && (nosave || save || other)) || (nosave && save) {
         return Err(CmdError::Syntax);
     }
-    let mut skipme = true;
-    let mut filters: Vec<(String, String)> = Vec::new();
-    for pair in args[2..].chunks(2) {
-        let k = lossy(&pair[0]).to_ascii_lowercase();
-        let v = lossy(&pair[1]);
-        match k.as_str() {
-            "id" => {
-                if crate::num::parse_i64(&pair[1]).is_none_or(|v| v <= 0) {
-                    return Err(CmdError::err("client-id should be greater than 0"));
-                }
-            }
-            "type" => {
-                if !["normal", "master", "replica", "slave", "pubsub"]
-                    .contains(&v.to_ascii_lowercase().as_str())
-                {
-                    return Err(CmdError::err(format!("Unknown client type '{v}'")));
-                }
-            }
-            "skipme" => {
-                skipme = match v.to_ascii_lowercase().as_str() {
-                    "yes" => true,
-                    "no" => false,
-                    _ => return Err(CmdError::Syntax),
-                }
-            }
-            "addr" | "laddr" | "user" | "maxage" => {}
-            _ => return Err(CmdError::Syntax),
-        }
-        filters.push((k, v));
+    if abort {
+        return Err(CmdError::err("No shutdown in progress."));
     }
-    let me = ctx.client.id;
-    let victims: Vec<u64> = ctx
+    ctx.action = Some(Action::Shutdown);
+    ctx.store.shutdown_requested = true;
+    Ok(Reply::None)
+}
+
+/// `WAIT numreplicas timeout`. No replica ever acknowledges yet: asking for none
+/// answers 0 at once; asking for some waits out the timeout (forever for 0), as Redis
+/// does without replicas.
+fn wait(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
+    let wanted = arg_i64(&args[1])?;
+    let ms = client::timeout_ms(&args[2])?;
+    if wanted > 0 {
+        let d = if ms == 0 {
+            Duration::MAX
+        } else {
+            Duration::from_millis(ms)
+        };
+        ctx.action = Some(Action::Sleep(d));
+    }
+    Ok(Reply::Int(0))
+}
+
+// ---- MEMORY ----
+
+fn memory_usage(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
+    let mut j = 3;
+    while j < args.len() {
+        if is_kw(&args[j], "samples") && j + 1 < args.len() {
+            if arg_i64(&args[j + 1])? < 0 {
+                return Err(CmdError::Syntax);
+            }
+            j += 2;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    let now = ctx.now_ms;
+    let key = &args[2];
+    Ok(match ctx.db().get(key, now) {
+        None => Reply::Nil,
+        Some(o) => Reply::Int(crate::store::value::memory_usage(key, &o.value) as i64),
+    })
+}
+
+/// `MEMORY STATS`: Redis 7.0's fields, from the allocator's figures.
+fn memory_stats(ctx: &mut Ctx, _args: &[Bytes]) -> Result<Reply, CmdError> {
+    let (used, active, resident, rss) = crate::info::memory_figures();
+    let s = |v: &str| Reply::bulk_from(v.as_bytes());
+    let int = |v: u64| Reply::Int(v as i64);
+    let ratio = |a: u64, b: u64| Reply::Double(if b == 0 { 0.0 } else { a as f64 / b as f64 });
+    let keys: u64 = ctx.store.dbs.iter().map(|d| d.len() as u64).sum();
+    let overhead: u64 = ctx
         .store
-        .clients
-        .clients
+        .dbs
         .iter()
-        .filter(|(id, r)| {
-            filters.iter().all(|(k, v)| match k.as_str() {
-                "id" => v.parse::<u64>().ok() == Some(**id),
-                "addr" => &r.snapshot.addr == v,
-                "laddr" => &r.snapshot.laddr == v,
-                "user" => v == "default",
-                "type" => v.eq_ignore_ascii_case("normal"),
-                "maxage" => v.parse::<u64>().is_ok_and(|age| {
-                    (ctx.now_ms.saturating_sub(r.snapshot.created_ms)) / 1000 >= age
-                }),
-                _ => true,
-            }) && !(skipme && **id == me)
-        })
-        .map(|(id, _)| *id)
-        .collect();
-    for id in &victims {
-        ctx.store.clients.kill(*id);
-        if *id == me {
-            ctx.client.close_after_reply = true;
+        .map(|d| ((d.len() + d.expires.len()) * 24) as u64)
+        .sum();
+    let dataset = used.saturating_sub(overhead);
+    let mut m = vec![
+        (s("peak.allocated"), int(used)),
+        (s("total.allocated"), int(used)),
+        (s("startup.allocated"), int(0)),
+        (s("replication.backlog"), int(0)),
+        (s("clients.slaves"), int(0)),
+        (
+            s("clients.normal"),
+            int(ctx.store.clients.len() as u64 * 20_000),
+        ),
+        (s("cluster.links"), int(0)),
+        (s("aof.buffer"), int(0)),
+        (s("lua.caches"), int(0)),
+        (s("functions.caches"), int(0)),
+    ];
+    for (i, db) in ctx.store.dbs.iter().enumerate() {
+        if db.is_empty() {
+            continue;
         }
+        m.push((
+            Reply::bulk_from(format!("db.{i}").as_bytes()),
+            Reply::Map(vec![
+                (s("overhead.hashtable.main"), int(db.len() as u64 * 24)),
+                (
+                    s("overhead.hashtable.expires"),
+                    int(db.expires.len() as u64 * 24),
+                ),
+            ]),
+        ));
     }
-    Ok(Reply::Int(victims.len() as i64))
+    m.extend([
+        (s("overhead.total"), int(overhead)),
+        (s("keys.count"), int(keys)),
+        (
+            s("keys.bytes-per-key"),
+            int(used.checked_div(keys).unwrap_or(0)),
+        ),
+        (s("dataset.bytes"), int(dataset)),
+        (s("dataset.percentage"), ratio(dataset * 100, used)),
+        (s("peak.percentage"), Reply::Double(100.0)),
+        (s("allocator.allocated"), int(used)),
+        (s("allocator.active"), int(active)),
+        (s("allocator.resident"), int(resident)),
+        (s("allocator-fragmentation.ratio"), ratio(active, used)),
+        (
+            s("allocator-fragmentation.bytes"),
+            int(active.saturating_sub(used)),
+        ),
+        (s("allocator-rss.ratio"), ratio(resident, active)),
+        (
+            s("allocator-rss.bytes"),
+            int(resident.saturating_sub(active)),
+        ),
+        (s("rss-overhead.ratio"), ratio(rss, resident)),
+        (s("rss-overhead.bytes"), int(rss.saturating_sub(resident))),
+        (s("fragmentation"), ratio(rss, used)),
+        (s("fragmentation.bytes"), int(rss.saturating_sub(used))),
+    ]);
+    Ok(Reply::Map(m))
 }
 
-fn on_off(arg: &[u8]) -> Result<bool, CmdError> {
-    if is_kw(arg, "on") {
-        Ok(true)
-    } else if is_kw(arg, "off") {
-        Ok(false)
+fn memory_doctor(ctx: &mut Ctx, _args: &[Bytes]) -> Result<Reply, CmdError> {
+    let empty = ctx.store.dbs.iter().all(|d| d.is_empty());
+    let text = if empty {
+        "Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting."
     } else {
-        Err(CmdError::Syntax)
-    }
+        "Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base."
+    };
+    Ok(Reply::Verbatim(Bytes::from_static(text.as_bytes())))
 }
 
-fn client_no_evict(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
-    ctx.client.no_evict = on_off(&args[2])?;
+fn memory_malloc_stats(_ctx: &mut Ctx, _args: &[Bytes]) -> Result<Reply, CmdError> {
+    let (used, active, resident, _) = crate::info::memory_figures();
+    Ok(Reply::Verbatim(Bytes::from(format!(
+        "___ Begin jemalloc statistics ___\nAllocated: {used}, active: {active}, resident: {resident}\n--- End jemalloc statistics ---\n"
+    ))))
+}
+
+fn memory_purge(_ctx: &mut Ctx, _args: &[Bytes]) -> Result<Reply, CmdError> {
     Ok(Reply::OK)
 }
 
-fn client_no_touch(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
-    ctx.client.no_touch = on_off(&args[2])?;
-    Ok(Reply::OK)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn client_reply(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
-    let a = &args[2];
-    if is_kw(a, "on") {
-        ctx.client.reply_mode = ReplyMode::On;
-        Ok(Reply::OK)
-    } else if is_kw(a, "off") {
-        ctx.client.reply_mode = ReplyMode::Off;
-        Ok(Reply::None)
-    } else if is_kw(a, "skip") {
-        // The dispatcher turns Skip into SkipNext after this (silent) reply.
-        ctx.client.reply_mode = ReplyMode::Skip;
-        Ok(Reply::None)
-    } else {
-        Err(CmdError::Syntax)
+    #[test]
+    fn c_number_parsing() {
+        assert_eq!(atoi(b"1"), 1);
+        assert_eq!(atoi(b"x"), 0);
+        assert_eq!(atoi(b" -12abc"), -12);
+        assert_eq!(strtod(b"0.5"), 0.5);
+        assert_eq!(strtod(b"abc"), 0.0);
+    }
+
+    #[test]
+    fn acl_categories_in_redis_order() {
+        let t = table();
+        let names = |n: &str| find(n.as_bytes()).map(|e| e.cmd.acl_names());
+        assert_eq!(
+            names("config|get"),
+            Some(vec!["@admin".into(), "@slow".into(), "@dangerous".into()])
+        );
+        assert_eq!(names("client"), Some(vec!["@slow".to_string()]));
+        assert_eq!(
+            names("wait"),
+            Some(vec!["@slow".to_string(), "@connection".to_string()])
+        );
+        assert!(t.lookup(b"ping").is_some());
     }
 }

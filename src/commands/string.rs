@@ -20,15 +20,23 @@ const G: &str = "string";
 
 pub(super) const COMMANDS: &[Command] = &[
     Command::new("get", 2, READONLY | FAST, (1, 1, 1), G, get),
-    Command::new("set", -3, WRITE | DENYOOM, (1, 1, 1), G, set),
+    Command::new("set", -3, WRITE | DENYOOM, (1, 1, 1), G, set).key_spec(
+        &["RW", "access", "update", "variable_flags"],
+        "RW and ACCESS due to the optional `GET` argument",
+    ),
     Command::new("setnx", 3, WRITE | DENYOOM | FAST, (1, 1, 1), G, setnx),
     Command::new("setex", 4, WRITE | DENYOOM, (1, 1, 1), G, setex),
     Command::new("psetex", 4, WRITE | DENYOOM, (1, 1, 1), G, psetex),
     Command::new("getset", 3, WRITE | DENYOOM | FAST, (1, 1, 1), G, getset),
     Command::new("getdel", 2, WRITE | FAST, (1, 1, 1), G, getdel),
     Command::new("getex", -2, WRITE | FAST, (1, 1, 1), G, getex),
-    Command::new("mget", -2, READONLY | FAST, (1, -1, 1), G, mget),
-    Command::new("mset", -3, WRITE | DENYOOM, (1, -1, 2), G, mset),
+    Command::new("mget", -2, READONLY | FAST | SPLIT, (1, -1, 1), G, mget),
+    Command::new("mset", -3, WRITE | DENYOOM | SPLIT, (1, -1, 2), G, mset)
+        .key_spec(&["OW", "update"], "")
+        .tips(&[
+            "request_policy:multi_shard",
+            "response_policy:all_succeeded",
+        ]),
     Command::new("msetnx", -3, WRITE | DENYOOM, (1, -1, 2), G, msetnx),
     Command::new("incr", 2, WRITE | DENYOOM | FAST, (1, 1, 1), G, incr),
     Command::new("decr", 2, WRITE | DENYOOM | FAST, (1, 1, 1), G, decr),

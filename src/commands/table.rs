@@ -49,6 +49,11 @@ pub mod flags {
     /// Redmite: runs only on the local node, never routed or replicated by the cluster
     /// layer (server and connection commands).
     pub const LOCAL: u32 = 1 << 18;
+    /// Redmite: when its keys have different owners in a sharded rack, the command is
+    /// split into one command per owner and the replies are merged (Dynomite does this
+    /// for MGET, MSET, DEL and EXISTS): an array reply holds one element per key, an
+    /// integer reply is summed, a status reply is the same for every part.
+    pub const SPLIT: u32 = 1 << 19;
 
     /// Flag names as `COMMAND INFO` prints them, in Redis's order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -73,6 +78,61 @@ pub mod flags {
     ];
 }
 
+/// ACL categories (`COMMAND INFO`, `COMMAND LIST FILTERBY ACLCAT`), as bits in the
+/// order Redis prints them. Most are implied by flags and the doc group (see
+/// [`Command::acl_categories`]); a command declares the rest with [`Command::acl`].
+pub mod acl {
+    pub const KEYSPACE: u32 = 1 << 0;
+    pub const READ: u32 = 1 << 1;
+    pub const WRITE: u32 = 1 << 2;
+    pub const SET: u32 = 1 << 3;
+    pub const SORTEDSET: u32 = 1 << 4;
+    pub const LIST: u32 = 1 << 5;
+    pub const HASH: u32 = 1 << 6;
+    pub const STRING: u32 = 1 << 7;
+    pub const BITMAP: u32 = 1 << 8;
+    pub const HYPERLOGLOG: u32 = 1 << 9;
+    pub const GEO: u32 = 1 << 10;
+    pub const STREAM: u32 = 1 << 11;
+    pub const PUBSUB: u32 = 1 << 12;
+    pub const ADMIN: u32 = 1 << 13;
+    pub const FAST: u32 = 1 << 14;
+    pub const SLOW: u32 = 1 << 15;
+    pub const BLOCKING: u32 = 1 << 16;
+    pub const DANGEROUS: u32 = 1 << 17;
+    pub const CONNECTION: u32 = 1 << 18;
+    pub const TRANSACTION: u32 = 1 << 19;
+    pub const SCRIPTING: u32 = 1 << 20;
+    /// Not a category: the doc group implies none (WAIT is in `generic` but not in
+    /// `@keyspace`). Containers (`CLIENT`, `CONFIG`...) behave as if they had it.
+    pub const NO_GROUP: u32 = 1 << 31;
+
+    /// Category names without the `@`, index = bit number.
+    pub const NAMES: &[&str] = &[
+        "keyspace",
+        "read",
+        "write",
+        "set",
+        "sortedset",
+        "list",
+        "hash",
+        "string",
+        "bitmap",
+        "hyperloglog",
+        "geo",
+        "stream",
+        "pubsub",
+        "admin",
+        "fast",
+        "slow",
+        "blocking",
+        "dangerous",
+        "connection",
+        "transaction",
+        "scripting",
+    ];
+}
+
 /// How to find the keys among the arguments when they are not at fixed positions.
 pub type KeyFinder = fn(&[Bytes]) -> Vec<usize>;
 
@@ -93,6 +153,15 @@ pub struct Command {
     pub subcommands: &'static [Command],
     /// For MOVABLE_KEYS commands: the argument positions that are keys.
     pub key_finder: Option<KeyFinder>,
+    /// ACL categories beyond those implied by flags and group ([`acl`] bits).
+    pub acl: u32,
+    /// `COMMAND INFO` tips (`nondeterministic_output`, `request_policy:all_shards`...).
+    pub tips: &'static [&'static str],
+    /// Flags of the key spec built from `keys` (`RW`, `access`, `update`...). Empty
+    /// means `RW access` for write commands and `RO access` otherwise.
+    pub key_flags: &'static [&'static str],
+    /// The key spec's `notes`, when Redis documents one.
+    pub key_notes: &'static str,
 }
 
 impl Command {
@@ -116,7 +185,90 @@ impl Command {
             handler,
             subcommands: &[],
             key_finder: None,
+            acl: 0,
+            tips: &[],
+            key_flags: &[],
+            key_notes: "",
         }
+    }
+
+    /// Adds ACL categories the flags and group do not imply.
+    pub const fn acl(mut self, categories: u32) -> Command {
+        self.acl = categories;
+        self
+    }
+
+    pub const fn tips(mut self, tips: &'static [&'static str]) -> Command {
+        self.tips = tips;
+        self
+    }
+
+    /// Sets the key spec's flags and notes as Redis documents them.
+    pub const fn key_spec(
+        mut self,
+        flags: &'static [&'static str],
+        notes: &'static str,
+    ) -> Command {
+        self.key_flags = flags;
+        self.key_notes = notes;
+        self
+    }
+
+    /// The command's ACL categories ([`acl`] bits): flags imply `@write`, `@read`,
+    /// `@admin` + `@dangerous`, `@pubsub`, `@fast` (else `@slow`) and `@blocking`;
+    /// the doc group implies the data type (`string` → `@string`, `generic` →
+    /// `@keyspace`, `connection` → `@connection`...); [`Command::acl`] adds the rest.
+    pub fn acl_categories(&self) -> u32 {
+        let mut c = self.acl & !acl::NO_GROUP;
+        let implied = [
+            (flags::WRITE, acl::WRITE),
+            (flags::READONLY, acl::READ),
+            (flags::ADMIN, acl::ADMIN | acl::DANGEROUS),
+            (flags::PUBSUB, acl::PUBSUB),
+            (flags::BLOCKING, acl::BLOCKING),
+        ];
+        for (flag, cat) in implied {
+            if self.has(flag) {
+                c |= cat;
+            }
+        }
+        c |= if self.has(flags::FAST) {
+            acl::FAST
+        } else {
+            acl::SLOW
+        };
+        if self.acl & acl::NO_GROUP != 0 || !self.subcommands.is_empty() {
+            return c;
+        }
+        c |= match self.group {
+            "generic" => acl::KEYSPACE,
+            "string" => acl::STRING,
+            "list" => acl::LIST,
+            "hash" => acl::HASH,
+            "set" => acl::SET,
+            "sorted-set" => acl::SORTEDSET,
+            "connection" => acl::CONNECTION,
+            "pubsub" => acl::PUBSUB,
+            "scripting" => acl::SCRIPTING,
+            "transactions" => acl::TRANSACTION,
+            "bitmap" => acl::BITMAP,
+            "hyperloglog" => acl::HYPERLOGLOG,
+            "geo" => acl::GEO,
+            "stream" => acl::STREAM,
+            _ => 0,
+        };
+        c
+    }
+
+    /// The ACL category names (`@read`...) in Redis's order.
+    pub fn acl_names(&self) -> Vec<String> {
+        let c = self.acl_categories();
+        acl::NAMES
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| c & (1 << i) != 0)
+            .map(|(_, n)| format!("@{n}"))
+            .collect()
     }
 
     pub const fn sub(mut self, subcommands: &'static [Command]) -> Command {
@@ -182,6 +334,7 @@ fn families() -> impl Iterator<Item = &'static Command> {
         super::zset::COMMANDS,
         super::bitmap::COMMANDS,
         super::hll::COMMANDS,
+        super::dynomite::COMMANDS,
         super::connection::COMMANDS,
         super::server::COMMANDS,
     ]

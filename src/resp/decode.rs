@@ -273,9 +273,12 @@ mod tests {
         parts.iter().map(|p| p.as_bytes().to_vec()).collect()
     }
 
+    /// Input bytes and the commands (or the error text) they decode to.
+    type Case<'a> = (&'a [u8], Result<Vec<Vec<Vec<u8>>>, &'a str>);
+
     #[test]
     fn multibulk_and_inline() {
-        let cases: &[(&[u8], Result<Vec<Vec<Vec<u8>>>, &str>)] = &[
+        let cases: &[Case] = &[
             (
                 b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n",
                 Ok(vec![cmd(&["GET", "a"])]),

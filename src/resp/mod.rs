@@ -8,8 +8,10 @@
 
 mod decode;
 mod encode;
+mod parse;
 mod reply;
 
 pub use decode::{parse_request, split_args, Decoder, Limits, ProtocolError};
 pub use encode::{encode, fmt_double};
+pub use parse::parse_reply;
 pub use reply::Reply;

@@ -7,19 +7,27 @@
 //! each peer as one batch instead of one round trip each. A protocol error answers with
 //! Redis's error text and closes only this connection, after the replies of the requests
 //! before it.
+//!
+//! Nothing here waits while holding the store lock. A command that must wait for a
+//! `CLIENT PAUSE` to end stops the batch; the loop flushes the replies so far and
+//! sleeps until the pause's deadline or until the pause changes, then asks again.
+//! `DEBUG SLEEP` and `WAIT` hold their reply the same way.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::{watch, Notify};
 use tracing::debug;
 
 use super::{Role, Shared};
 use crate::clients::{Client, Origin};
 use crate::cluster::coordinator::{Pending, Slot};
+use crate::commands::dispatch::held_by_pause;
 use crate::commands::{dispatch, Action, Ctx};
 use crate::resp::{encode, parse_request, Decoder, Limits, Reply};
 use crate::store::unix_ms;
@@ -95,18 +103,29 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
                 read_bytes: &mut read_bytes,
                 qbuf: rbuf.len(),
             };
-            let (segments, action, bulk) = batch.run(&mut pending);
+            let (segments, end, bulk) = batch.run(&mut pending);
             max_bulk = bulk;
+            if let BatchEnd::Action(Action::Sleep(d)) = end {
+                // The reply is held back for the sleep, as if the server were busy.
+                if !sleep_or_stop(d, &kill, &mut shutdown).await {
+                    break 'conn;
+                }
+            }
             if write_segments(&mut stream, segments).await.is_err() {
                 break 'conn;
             }
-            match action {
-                Some(Action::Sleep(d)) => tokio::time::sleep(d).await,
-                Some(Action::Shutdown) => {
+            match end {
+                BatchEnd::Action(Action::Shutdown) => {
                     shared.trigger_shutdown();
                     break 'conn;
                 }
-                Some(Action::Block(b)) => {
+                BatchEnd::Paused => {
+                    if !wait_for_unpause(&shared, &kill, &mut shutdown).await {
+                        break 'conn;
+                    }
+                }
+                BatchEnd::Action(Action::Sleep(_)) | BatchEnd::Done => {}
+                BatchEnd::Action(Action::Block(b)) => {
                     let conn = BlockedConn {
                         stream: &mut stream,
                         rbuf: &mut rbuf,
@@ -131,7 +150,6 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
                         continue 'conn;
                     }
                 }
-                None => {}
             }
             if client.close_after_reply {
                 break 'conn;
@@ -160,6 +178,54 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
     store.blocking.remove(client.id);
     store.clients.unregister(client.id);
     debug!(id = client.id, "client disconnected");
+}
+
+/// Why a batch returned.
+enum BatchEnd {
+    /// Every queued request ran (or the client must be closed).
+    Done,
+    /// A command asked the connection to act.
+    Action(Action),
+    /// The next queued request must wait for a `CLIENT PAUSE` to end.
+    Paused,
+}
+
+/// Sleeps for `d` unless the client is killed or the server shuts down first.
+/// Returns whether the connection should go on.
+async fn sleep_or_stop(d: Duration, kill: &Notify, shutdown: &mut watch::Receiver<bool>) -> bool {
+    // Duration::MAX (WAIT with no timeout) would overflow the timer: cap it at a year.
+    let d = d.min(Duration::from_secs(365 * 24 * 3600));
+    tokio::select! {
+        _ = tokio::time::sleep(d) => true,
+        _ = kill.notified() => false,
+        _ = shutdown.wait_for(|s| *s) => false,
+    }
+}
+
+/// Waits, outside the store lock, until the current pause ends or changes. Returns
+/// whether the connection should go on.
+async fn wait_for_unpause(
+    shared: &Shared,
+    kill: &Notify,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    let (pause, mut changed) = {
+        let store = shared.store.lock();
+        (
+            store.clients.active_pause(unix_ms()),
+            store.clients.pause_watch(),
+        )
+    };
+    let Some(pause) = pause else {
+        return true;
+    };
+    let left = Duration::from_millis(pause.until_ms.saturating_sub(unix_ms()));
+    tokio::select! {
+        _ = tokio::time::sleep(left) => true,
+        _ = changed.changed() => true,
+        _ = kill.notified() => false,
+        _ = shutdown.wait_for(|s| *s) => false,
+    }
 }
 
 /// A connection whose command blocked on keys, waiting outside the store lock.
@@ -245,9 +311,10 @@ struct Batch<'a> {
 }
 
 impl Batch<'_> {
-    /// Runs requests until they are done or one asks the connection to act (sleep, shut
-    /// down, close). Returns the output, the action, and the current bulk length limit.
-    fn run(self, pending: &mut VecDeque<Vec<Bytes>>) -> (Vec<Segment>, Option<Action>, usize) {
+    /// Runs requests until they are done, one asks the connection to act (sleep, shut
+    /// down, close), or one must wait for a pause. Returns the output, why it stopped,
+    /// and the current bulk length limit.
+    fn run(self, pending: &mut VecDeque<Vec<Bytes>>) -> (Vec<Segment>, BatchEnd, usize) {
         let cluster = self
             .shared
             .cluster
@@ -258,15 +325,20 @@ impl Batch<'_> {
         let mut segments = Vec::new();
         let mut out = BytesMut::with_capacity(READ_CHUNK);
         let mut written = 0;
-        let mut action = None;
+        let mut end = BatchEnd::Done;
         while let Some(args) = pending.pop_front() {
             let now_ms = unix_ms();
+            if held_by_pause(&store, self.client, &args, now_ms) {
+                pending.push_front(args);
+                end = BatchEnd::Paused;
+                break;
+            }
             let mut ctx = Ctx::new(&mut store, self.client, now_ms);
             let slot = match cluster {
                 Some(c) => c.execute(&mut ctx, &args),
                 None => Slot::Ready(dispatch(&mut ctx, &args)),
             };
-            action = ctx.action.take();
+            let action = ctx.action.take();
             match slot {
                 Slot::Ready(reply) => encode(&reply, self.client.proto, &mut out),
                 Slot::Wait(p) => {
@@ -275,7 +347,11 @@ impl Batch<'_> {
                     segments.push(Segment::Wait(p, self.client.proto));
                 }
             }
-            if action.is_some() || self.client.close_after_reply {
+            if let Some(a) = action {
+                end = BatchEnd::Action(a);
+                break;
+            }
+            if self.client.close_after_reply {
                 break;
             }
         }
@@ -285,6 +361,6 @@ impl Batch<'_> {
         self.client.qbuf = self.qbuf;
         store.stats.net_output_bytes += written as u64;
         store.clients.update(self.client);
-        (segments, action, store.params.proto_max_bulk_len)
+        (segments, end, store.params.proto_max_bulk_len)
     }
 }

@@ -1,6 +1,7 @@
 //! Background work Redis does in `serverCron`: active expiry and incremental rehash.
 //!
-//! Runs `hz` times a second. Each run holds the store lock for at most a small time
+//! Runs `hz` times a second. `DEBUG SET-ACTIVE-EXPIRE 0` turns active expiry off
+//! (keys then expire only when read), as tests of lazy expiry need. Each run holds the store lock for at most a small time
 //! budget, so expired keys are reclaimed without ever being read and no client waits
 //! long behind it.
 
@@ -22,8 +23,11 @@ pub async fn run(shared: Arc<Shared>) {
         let mut store = shared.store.lock();
         let now = unix_ms();
         let deadline = Instant::now() + period / BUDGET_SHARE;
+        let active_expire = store.active_expire;
         for db in store.dbs.iter_mut() {
-            db.active_expire(now, &mut rng, deadline);
+            if active_expire {
+                db.active_expire(now, &mut rng, deadline);
+            }
             db.data.rehash_for(Duration::from_micros(500));
             db.expires.rehash_for(Duration::from_micros(200));
             if Instant::now() >= deadline {

@@ -685,6 +685,12 @@ fn hash_key(key: &[u8]) -> u64 {
     hasher.finish()
 }
 
+impl<V> std::fmt::Debug for Dict<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dict").field("len", &self.len()).finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1072,11 +1078,5 @@ mod tests {
                 }
             }
         }
-    }
-}
-
-impl<V> std::fmt::Debug for Dict<V> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Dict").field("len", &self.len()).finish()
     }
 }

@@ -70,6 +70,8 @@ pub struct Store {
     pub shutdown_requested: bool,
     /// The config file the server was started with, for CONFIG REWRITE and INFO.
     pub config_file: Option<std::path::PathBuf>,
+    /// Whether the cron expires keys nobody reads (`DEBUG SET-ACTIVE-EXPIRE 0|1`).
+    pub active_expire: bool,
 }
 
 impl Store {
@@ -89,6 +91,7 @@ impl Store {
             started: std::time::Instant::now(),
             shutdown_requested: false,
             config_file: None,
+            active_expire: true,
         }
     }
 

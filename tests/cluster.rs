@@ -1,0 +1,608 @@
+//! Cluster tests: several real redmite processes on loopback addresses, started from the
+//! sample configs in `conf/`, replicating to each other over their peer ports.
+//!
+//! Each test moves its sample configs onto its own loopback subnet (`127.0.N.x` instead
+//! of `127.0.0.x`), so tests run in parallel without sharing a port. Nodes are stopped
+//! (and their temporary files removed) when the test's [`Nodes`] is dropped, also on
+//! panic. Conditions are polled with a deadline; nothing sleeps for a fixed time.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One running node and where it listens.
+struct Node {
+    child: Child,
+    /// Client port address (`listen`).
+    client: String,
+    /// The local-only datastore address (`servers:`).
+    datastore: String,
+    log: PathBuf,
+}
+
+/// The nodes of one test, stopped on drop.
+struct Nodes {
+    nodes: Vec<Node>,
+    dir: PathBuf,
+}
+
+fn repo_file(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// Rewrites a sample config for subnet `net` and applies `edits` (whole-line
+/// replacements of `key:` lines, or appended lines when the key is absent).
+fn adapt(sample: &str, net: u8, edits: &[(&str, &str)]) -> String {
+    let text =
+        std::fs::read_to_string(repo_file(&format!("conf/{sample}"))).expect("read sample config");
+    let mut text = text
+        .replace("127.0.0.", &format!("127.0.{net}."))
+        .replace("0.0.0.0", &format!("127.0.{net}.1"));
+    for (key, value) in edits {
+        let mut found = false;
+        let lines: Vec<String> = text
+            .lines()
+            .map(|l| {
+                let k = l.trim_start().split(':').next().unwrap_or("").trim();
+                if k == *key {
+                    found = true;
+                    format!("  {key}: {value}")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect();
+        text = lines.join("\n") + "\n";
+        if !found {
+            text.push_str(&format!("  {key}: {value}\n"));
+        }
+    }
+    text
+}
+
+/// Finds `key: host:port` in a config's text.
+fn address_of(text: &str, key: &str) -> String {
+    for l in text.lines() {
+        let t = l.trim_start().trim_start_matches("- ");
+        if let Some(rest) = t.strip_prefix(&format!("{key}:")) {
+            return rest.trim().to_string();
+        }
+    }
+    panic!("no {key} in config");
+}
+
+impl Nodes {
+    /// Starts one node per sample, on subnet `net`, with `edits` applied to each.
+    fn start(samples: &[&str], net: u8, edits: &[(&str, &str)]) -> Nodes {
+        let dir =
+            std::env::temp_dir().join(format!("redmite-cluster-{}-{net}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        let mut nodes = Nodes {
+            nodes: Vec::new(),
+            dir: dir.clone(),
+        };
+        for sample in samples {
+            let text = adapt(sample, net, edits);
+            let conf = dir.join(sample);
+            std::fs::write(&conf, &text).expect("write config");
+            let client = address_of(&text, "listen");
+            let server_line = text
+                .lines()
+                .skip_while(|l| !l.trim_start().starts_with("servers:"))
+                .nth(1)
+                .expect("servers entry")
+                .trim()
+                .trim_start_matches("- ")
+                .to_string();
+            let mut parts = server_line.split(':');
+            let datastore = format!(
+                "{}:{}",
+                parts.next().unwrap_or(""),
+                parts.next().unwrap_or("")
+            );
+            let log = dir.join(format!("{sample}.log"));
+            let log_file = std::fs::File::create(&log).expect("create log");
+            let child = Command::new(env!("CARGO_BIN_EXE_redmite"))
+                .arg("-c")
+                .arg(&conf)
+                .arg("-v")
+                .arg("6")
+                .stdin(Stdio::null())
+                .stdout(log_file.try_clone().expect("clone log"))
+                .stderr(log_file)
+                .spawn()
+                .expect("spawn redmite");
+            nodes.nodes.push(Node {
+                child,
+                client,
+                datastore,
+                log,
+            });
+        }
+        for i in 0..nodes.nodes.len() {
+            let addr = nodes.nodes[i].client.clone();
+            assert!(
+                poll(Duration::from_secs(20), || cmd(&addr, &["PING"])
+                    .is_ok_and(|r| r == "+PONG")),
+                "node {addr} did not start:\n{}",
+                nodes.log(i)
+            );
+        }
+        nodes
+    }
+
+    fn client(&self, i: usize) -> &str {
+        &self.nodes[i].client
+    }
+
+    fn datastore(&self, i: usize) -> &str {
+        &self.nodes[i].datastore
+    }
+
+    fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(&self.nodes[i].log).unwrap_or_default()
+    }
+
+    fn signal(&self, i: usize, sig: &str) {
+        let pid = self.nodes[i].child.id().to_string();
+        let status = Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {sig} {pid}");
+    }
+
+    /// Stops node `i` for good.
+    fn kill(&mut self, i: usize) {
+        let _ = self.nodes[i].child.kill();
+        let _ = self.nodes[i].child.wait();
+    }
+}
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        for (i, n) in self.nodes.iter_mut().enumerate() {
+            let _ = Command::new("kill")
+                .args(["-CONT", &n.child.id().to_string()])
+                .status();
+            let _ = n.child.kill();
+            let _ = n.child.wait();
+            if std::thread::panicking() {
+                eprintln!(
+                    "--- node {i} ({}) log ---\n{}",
+                    n.client,
+                    std::fs::read_to_string(&n.log).unwrap_or_default()
+                );
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn poll(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends one command over a fresh raw connection and returns the reply as text: `+OK`,
+/// `-ERR ...`, `:1`, `$bar` for a bulk string, `$nil` for a null, `*[a,b]` for an array
+/// of bulk strings (nulls as `nil`).
+fn cmd(addr: &str, args: &[&str]) -> std::io::Result<String> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut req = format!("*{}\r\n", args.len());
+    for a in args {
+        req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+    }
+    s.write_all(req.as_bytes())?;
+    read_reply(&mut s)
+}
+
+fn read_line(s: &mut TcpStream) -> std::io::Result<String> {
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    loop {
+        s.read_exact(&mut b)?;
+        if b[0] == b'\n' {
+            break;
+        }
+        line.push(b[0]);
+    }
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    Ok(String::from_utf8_lossy(&line).into_owned())
+}
+
+fn read_reply(s: &mut TcpStream) -> std::io::Result<String> {
+    let line = read_line(s)?;
+    match line.as_bytes().first() {
+        Some(b'$') => {
+            let n: i64 = line[1..].parse().unwrap_or(-1);
+            if n < 0 {
+                return Ok("$nil".into());
+            }
+            let mut body = vec![0u8; n as usize + 2];
+            s.read_exact(&mut body)?;
+            body.truncate(n as usize);
+            Ok(format!("${}", String::from_utf8_lossy(&body)))
+        }
+        Some(b'*') => {
+            let n: i64 = line[1..].parse().unwrap_or(-1);
+            let mut items = Vec::new();
+            for _ in 0..n.max(0) {
+                let item = read_reply(s)?;
+                items.push(item.trim_start_matches(['$', ':']).to_string());
+            }
+            Ok(format!("*[{}]", items.join(",")))
+        }
+        _ => Ok(line),
+    }
+}
+
+/// Polls until `GET key` on `addr` returns `want` (`$value` or `$nil`).
+fn eventually_get(addr: &str, key: &str, want: &str) -> bool {
+    poll(Duration::from_secs(20), || {
+        cmd(addr, &["GET", key]).is_ok_and(|r| r == want)
+    })
+}
+
+/// Polls until a write through `addr` succeeds (the peer links are up).
+fn until_ok(addr: &str, args: &[&str]) {
+    let mut last = String::new();
+    let ok = poll(Duration::from_secs(20), || {
+        last = cmd(addr, args).unwrap_or_else(|e| e.to_string());
+        last == "+OK"
+    });
+    assert!(ok, "{args:?} on {addr} never succeeded; last reply {last}");
+}
+
+#[test]
+fn a_write_on_any_node_is_read_on_every_node_of_every_dc() {
+    let nodes = Nodes::start(
+        &[
+            "dc1_rack1.yml",
+            "dc1_rack2.yml",
+            "dc2_rack1.yml",
+            "dc2_rack2.yml",
+        ],
+        41,
+        &[],
+    );
+    for i in 0..4 {
+        until_ok(
+            nodes.client(i),
+            &["SET", &format!("written-on-{i}"), &format!("v{i}")],
+        );
+    }
+    for reader in 0..4 {
+        for writer in 0..4 {
+            let key = format!("written-on-{writer}");
+            assert!(
+                eventually_get(nodes.client(reader), &key, &format!("$v{writer}")),
+                "node {reader} never saw {key}"
+            );
+        }
+    }
+    // A local-only write on the datastore port is not replicated.
+    assert_eq!(
+        cmd(nodes.datastore(0), &["SET", "local-only", "1"]).unwrap(),
+        "+OK"
+    );
+    assert_eq!(cmd(nodes.client(0), &["GET", "local-only"]).unwrap(), "$1");
+    assert_eq!(
+        cmd(nodes.client(1), &["GET", "local-only"]).unwrap(),
+        "$nil"
+    );
+    // Every node holds the same data set (the replicated keys).
+    for i in 1..4 {
+        assert!(poll(Duration::from_secs(10), || cmd(
+            nodes.client(i),
+            &["DBSIZE"]
+        )
+        .is_ok_and(|r| r == ":4")));
+    }
+}
+
+#[test]
+fn dc_quorum_with_three_racks_survives_one_node_down_and_fails_with_two() {
+    let q = [
+        ("read_consistency", "DC_QUORUM"),
+        ("write_consistency", "DC_QUORUM"),
+        ("timeout", "1000"),
+    ];
+    let mut nodes = Nodes::start(
+        &[
+            "safe_quorum_rack1.yml",
+            "safe_quorum_rack2.yml",
+            "safe_quorum_rack3.yml",
+        ],
+        42,
+        &q,
+    );
+    until_ok(nodes.client(0), &["SET", "k", "1"]);
+    nodes.kill(2);
+    // One rack down: 2 of 3 racks still make a quorum.
+    until_ok(nodes.client(0), &["SET", "k", "2"]);
+    assert_eq!(cmd(nodes.client(0), &["GET", "k"]).unwrap(), "$2");
+    nodes.kill(1);
+    // Two racks down: no quorum, and Dynomite's error says why.
+    let reply = cmd(nodes.client(0), &["SET", "k", "3"]).unwrap();
+    assert!(reply.starts_with("-ERR Peer: Peer Node"), "got {reply}");
+    let reply = cmd(nodes.client(0), &["GET", "k"]).unwrap();
+    assert!(reply.starts_with("-ERR Peer: Peer Node"), "got {reply}");
+}
+
+#[test]
+fn dc_safe_quorum_fails_on_diverged_replies() {
+    let nodes = Nodes::start(
+        &[
+            "safe_quorum_rack1.yml",
+            "safe_quorum_rack2.yml",
+            "safe_quorum_rack3.yml",
+        ],
+        43,
+        &[],
+    );
+    until_ok(nodes.client(0), &["SET", "k", "same"]);
+    assert!(poll(Duration::from_secs(10), || cmd(
+        nodes.client(0),
+        &["GET", "k"]
+    )
+    .is_ok_and(|r| r == "$same")));
+    // Make the three replicas disagree behind the cluster's back (local-only ports).
+    assert_eq!(
+        cmd(nodes.datastore(1), &["SET", "k", "two"]).unwrap(),
+        "+OK"
+    );
+    assert_eq!(
+        cmd(nodes.datastore(2), &["SET", "k", "three"]).unwrap(),
+        "+OK"
+    );
+    assert_eq!(
+        cmd(nodes.client(0), &["GET", "k"]).unwrap(),
+        "-ERR Dynomite: Failed to achieve Quorum"
+    );
+    // Two of three agreeing is enough.
+    assert_eq!(
+        cmd(nodes.datastore(2), &["SET", "k", "same"]).unwrap(),
+        "+OK"
+    );
+    assert_eq!(cmd(nodes.client(0), &["GET", "k"]).unwrap(), "$same");
+}
+
+#[test]
+fn dc_safe_quorum_works_with_one_rack() {
+    let edits = [
+        ("read_consistency", "DC_SAFE_QUORUM"),
+        ("write_consistency", "DC_SAFE_QUORUM"),
+    ];
+    let nodes = Nodes::start(&["redis_single.yml"], 44, &edits);
+    assert_eq!(cmd(nodes.client(0), &["SET", "k", "v"]).unwrap(), "+OK");
+    assert_eq!(cmd(nodes.client(0), &["GET", "k"]).unwrap(), "$v");
+}
+
+#[test]
+fn dc_one_never_waits_for_peers() {
+    // A long timeout: if DC_ONE waited for the stopped peers, the client's 10 s read
+    // timeout would fire first.
+    let edits = [
+        ("read_consistency", "DC_ONE"),
+        ("write_consistency", "DC_ONE"),
+        ("timeout", "60000"),
+    ];
+    let nodes = Nodes::start(
+        &[
+            "safe_quorum_rack1.yml",
+            "safe_quorum_rack2.yml",
+            "safe_quorum_rack3.yml",
+        ],
+        45,
+        &edits,
+    );
+    until_ok(nodes.client(0), &["SET", "warm", "up"]);
+    assert!(eventually_get(nodes.client(1), "warm", "$up"));
+    nodes.signal(1, "-STOP");
+    nodes.signal(2, "-STOP");
+    for i in 0..50 {
+        assert_eq!(
+            cmd(nodes.client(0), &["SET", &format!("k{i}"), "v"]).unwrap(),
+            "+OK"
+        );
+        assert_eq!(
+            cmd(nodes.client(0), &["GET", &format!("k{i}")]).unwrap(),
+            "$v"
+        );
+    }
+    nodes.signal(1, "-CONT");
+    nodes.signal(2, "-CONT");
+    // And the writes reach the replicas once they run again.
+    assert!(eventually_get(nodes.client(1), "k49", "$v"));
+    assert!(eventually_get(nodes.client(2), "k49", "$v"));
+}
+
+#[test]
+fn a_remote_dc_receives_writes_made_while_its_link_was_down() {
+    let edits = [("timeout", "300")];
+    let nodes = Nodes::start(&["redis_dc1.yml", "redis_dc2.yml"], 46, &edits);
+    until_ok(nodes.client(0), &["SET", "before", "1"]);
+    assert!(eventually_get(nodes.client(1), "before", "$1"));
+    // Freeze dc2: its link stops answering, dc1 notices the stall and drops the link;
+    // the writes made meanwhile wait as hints.
+    nodes.signal(1, "-STOP");
+    for i in 0..200 {
+        assert_eq!(
+            cmd(
+                nodes.client(0),
+                &["SET", &format!("during-{i}"), &i.to_string()]
+            )
+            .unwrap(),
+            "+OK"
+        );
+    }
+    assert_eq!(cmd(nodes.client(0), &["INCR", "counter"]).unwrap(), ":1");
+    assert!(
+        poll(Duration::from_secs(20), || nodes
+            .log(0)
+            .contains("peer link down")),
+        "dc1 never noticed the frozen peer"
+    );
+    nodes.signal(1, "-CONT");
+    for i in [0, 99, 199] {
+        assert!(
+            eventually_get(nodes.client(1), &format!("during-{i}"), &format!("${i}")),
+            "during-{i} missing"
+        );
+    }
+    // Resent writes are applied once: the counter is 1, not 2.
+    assert!(eventually_get(nodes.client(1), "counter", "$1"));
+    assert_eq!(cmd(nodes.client(1), &["DBSIZE"]).unwrap(), ":202");
+}
+
+#[test]
+fn a_sharded_rack_splits_mget_mset_and_del() {
+    let nodes = Nodes::start(&["redis_node1.yml", "redis_node2.yml"], 47, &[]);
+    let keys: Vec<String> = (0..40).map(|i| format!("key{i}")).collect();
+    let mut mset = vec!["MSET"];
+    let values: Vec<String> = (0..40).map(|i| format!("v{i}")).collect();
+    for (k, v) in keys.iter().zip(&values) {
+        mset.push(k);
+        mset.push(v);
+    }
+    until_ok(nodes.client(0), &mset);
+    let mut mget = vec!["MGET"];
+    mget.extend(keys.iter().map(String::as_str));
+    mget.push("missing");
+    let want = format!("*[{},nil]", values.join(","));
+    for i in 0..2 {
+        assert_eq!(
+            cmd(nodes.client(i), &mget).unwrap(),
+            want,
+            "MGET through node {i}"
+        );
+    }
+    // Each node's own datastore holds only its share, and together they hold all.
+    let n0: i64 = cmd(nodes.datastore(0), &["DBSIZE"]).unwrap()[1..]
+        .parse()
+        .unwrap();
+    let n1: i64 = cmd(nodes.datastore(1), &["DBSIZE"]).unwrap()[1..]
+        .parse()
+        .unwrap();
+    assert!(n0 > 0 && n1 > 0, "both nodes own keys: {n0} {n1}");
+    assert_eq!(n0 + n1, 40);
+    let mut del = vec!["DEL"];
+    del.extend(keys.iter().take(10).map(String::as_str));
+    assert_eq!(cmd(nodes.client(1), &del).unwrap(), ":10");
+    let mut exists = vec!["EXISTS"];
+    exists.extend(keys.iter().map(String::as_str));
+    assert_eq!(cmd(nodes.client(0), &exists).unwrap(), ":30");
+    // A command that cannot be split refuses keys on different nodes.
+    let (a, b) = {
+        let owner = |k: &str| cmd(nodes.datastore(0), &["EXISTS", k]).unwrap() == ":1";
+        let on0 = keys.iter().skip(10).find(|k| owner(k)).unwrap().clone();
+        let on1 = keys.iter().skip(10).find(|k| !owner(k)).unwrap().clone();
+        (on0, on1)
+    };
+    assert_eq!(
+        cmd(nodes.client(0), &["RENAME", &a, &b]).unwrap(),
+        "-ERR Dynomite: Keys in the request cannot span multiple nodes"
+    );
+}
+
+#[test]
+fn conn_consistency_applies_to_its_connection_only() {
+    let edits = [
+        ("read_consistency", "DC_ONE"),
+        ("write_consistency", "DC_ONE"),
+    ];
+    let nodes = Nodes::start(
+        &[
+            "safe_quorum_rack1.yml",
+            "safe_quorum_rack2.yml",
+            "safe_quorum_rack3.yml",
+        ],
+        48,
+        &edits,
+    );
+    until_ok(nodes.client(0), &["SET", "k", "same"]);
+    assert!(eventually_get(nodes.client(2), "k", "$same"));
+    assert_eq!(
+        cmd(nodes.datastore(1), &["SET", "k", "two"]).unwrap(),
+        "+OK"
+    );
+    assert_eq!(
+        cmd(nodes.datastore(2), &["SET", "k", "three"]).unwrap(),
+        "+OK"
+    );
+    let mut s = TcpStream::connect(nodes.client(0)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"DYNO_CONFIG:CONN_CONSISTENCY DC_SAFE_QUORUM\r\nGET k\r\n")
+        .unwrap();
+    assert_eq!(read_reply(&mut s).unwrap(), "+OK");
+    assert_eq!(
+        read_reply(&mut s).unwrap(),
+        "-ERR Dynomite: Failed to achieve Quorum"
+    );
+    // Other connections keep the node's DC_ONE.
+    assert_eq!(cmd(nodes.client(0), &["GET", "k"]).unwrap(), "$same");
+}
+
+#[test]
+fn test_conf_accepts_every_sample_and_rejects_broken_files() {
+    for entry in std::fs::read_dir(repo_file("conf")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "yml") {
+            continue;
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_redmite"))
+            .arg("-t")
+            .arg("-c")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}: {stdout} {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("syntax is valid"), "{stdout}");
+    }
+    let dir = std::env::temp_dir().join(format!("redmite-badconf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.yml");
+    std::fs::write(
+        &bad,
+        "dyn_o_mite:\n  listen: 127.0.0.1:8102\n  dyn_listn: 127.0.0.1:8101\n  tokens: '0'\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_redmite"))
+        .arg("-t")
+        .arg("-c")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(all.contains("syntax is invalid"), "{all}");
+    assert!(
+        all.contains(":3:") && all.contains("dyn_listn") && all.contains("dyn_listen"),
+        "{all}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
