@@ -660,6 +660,9 @@ impl Cluster {
             client.origin = Origin::Client;
             client.levels = Some((level_from(ext.read_level), level_from(ext.write_level)));
             let mut ctx = Ctx::new(store, client, now);
+            // A peer's request cannot wait on this node's keys (the peer link has no
+            // way to park it): blocking commands answer at once, as inside MULTI.
+            ctx.may_block = false;
             let slot = self.execute(&mut ctx, &args);
             client.origin = Origin::Peer;
             return slot;
@@ -667,6 +670,7 @@ impl Cluster {
         let mut last = Reply::OK;
         for args in &cmds {
             let mut ctx = Ctx::new(store, client, now);
+            ctx.may_block = false;
             last = dispatch(&mut ctx, args);
         }
         if frame.msg_type == MsgType::ReqForward {

@@ -131,6 +131,62 @@ pub fn client_unblock(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clients::Client;
+    use crate::commands::{dispatch, table, Action};
+    use crate::params::Params;
+    use crate::store::Store;
+
+    fn args(line: &str) -> Vec<Bytes> {
+        line.split(' ')
+            .map(|a| Bytes::from(a.to_string()))
+            .collect()
+    }
+
+    fn run(store: &mut Store, client: &mut Client, line: &str) -> (Reply, Vec<Vec<Bytes>>) {
+        let mut ctx = Ctx::new(store, client, 1_000);
+        ctx.replicate = true;
+        let reply = dispatch(&mut ctx, &args(line));
+        (reply, std::mem::take(&mut ctx.effects))
+    }
+
+    /// A push that serves waiters replicates itself first, then each waiter's pop
+    /// as its non-blocking form, in serving order (FIFO, chained through BLMOVE).
+    #[test]
+    fn served_pops_replicate_after_the_push() {
+        let mut store = Store::new(Params::default(), table().entries.len());
+        let mut a = Client::new(1, String::new(), String::new(), 0, true);
+        let mut b = Client::new(2, String::new(), String::new(), 0, true);
+        let mut c = Client::new(3, String::new(), String::new(), 0, true);
+        let mut rxs = Vec::new();
+        for (client, line) in [
+            (&mut a, "BLPOP dst 0"),
+            (&mut b, "BLMOVE src dst LEFT RIGHT 0"),
+        ] {
+            let mut ctx = Ctx::new(&mut store, client, 1_000);
+            assert_eq!(dispatch(&mut ctx, &args(line)), Reply::None);
+            match ctx.action.take() {
+                Some(Action::Block(blk)) => rxs.push(blk.rx),
+                other => panic!("not blocked: {other:?}"),
+            }
+        }
+        assert_eq!(store.blocking.len(), 2);
+        let (reply, effects) = run(&mut store, &mut c, "RPUSH src x y");
+        assert_eq!(reply, Reply::Int(2));
+        assert_eq!(
+            effects,
+            [
+                args("RPUSH src x y"),
+                args("LMOVE src dst LEFT RIGHT"),
+                args("LPOP dst"),
+            ]
+        );
+        assert_eq!(rxs[1].try_recv().ok(), Some(Reply::bulk("x")));
+        assert_eq!(
+            rxs[0].try_recv().ok(),
+            Some(Reply::Array(vec![Reply::bulk("dst"), Reply::bulk("x")]))
+        );
+        assert!(store.blocking.is_empty());
+    }
 
     #[test]
     fn timeouts_parse_like_redis() {

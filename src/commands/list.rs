@@ -23,19 +23,26 @@ use crate::store::{Object, Value};
 const G: &str = "list";
 
 pub(super) const COMMANDS: &[Command] = &[
-    Command::new("lpush", -3, WRITE | DENYOOM | FAST, (1, 1, 1), G, lpush),
-    Command::new("rpush", -3, WRITE | DENYOOM | FAST, (1, 1, 1), G, rpush),
-    Command::new("lpushx", -3, WRITE | DENYOOM | FAST, (1, 1, 1), G, lpushx),
-    Command::new("rpushx", -3, WRITE | DENYOOM | FAST, (1, 1, 1), G, rpushx),
-    Command::new("lpop", -2, WRITE | FAST, (1, 1, 1), G, lpop),
-    Command::new("rpop", -2, WRITE | FAST, (1, 1, 1), G, rpop),
-    Command::new("llen", 2, READONLY | FAST, (1, 1, 1), G, llen),
+    Command::new("lpush", -3, WRITE | DENYOOM | FAST, (1, 1, 1), G, lpush)
+        .key_spec(&["RW", "insert"], ""),
+    Command::new("rpush", -3, WRITE | DENYOOM | FAST, (1, 1, 1), G, rpush)
+        .key_spec(&["RW", "insert"], ""),
+    Command::new("lpushx", -3, WRITE | DENYOOM | FAST, (1, 1, 1), G, lpushx)
+        .key_spec(&["RW", "insert"], ""),
+    Command::new("rpushx", -3, WRITE | DENYOOM | FAST, (1, 1, 1), G, rpushx)
+        .key_spec(&["RW", "insert"], ""),
+    Command::new("lpop", -2, WRITE | FAST, (1, 1, 1), G, lpop)
+        .key_spec(&["RW", "access", "delete"], ""),
+    Command::new("rpop", -2, WRITE | FAST, (1, 1, 1), G, rpop)
+        .key_spec(&["RW", "access", "delete"], ""),
+    Command::new("llen", 2, READONLY | FAST, (1, 1, 1), G, llen).key_spec(&["RO"], ""),
     Command::new("lindex", 3, READONLY, (1, 1, 1), G, lindex),
-    Command::new("linsert", 5, WRITE | DENYOOM, (1, 1, 1), G, linsert),
+    Command::new("linsert", 5, WRITE | DENYOOM, (1, 1, 1), G, linsert)
+        .key_spec(&["RW", "insert"], ""),
     Command::new("lrange", 4, READONLY, (1, 1, 1), G, lrange),
-    Command::new("lrem", 4, WRITE, (1, 1, 1), G, lrem),
-    Command::new("lset", 4, WRITE | DENYOOM, (1, 1, 1), G, lset),
-    Command::new("ltrim", 4, WRITE, (1, 1, 1), G, ltrim),
+    Command::new("lrem", 4, WRITE, (1, 1, 1), G, lrem).key_spec(&["RW", "delete"], ""),
+    Command::new("lset", 4, WRITE | DENYOOM, (1, 1, 1), G, lset).key_spec(&["RW", "update"], ""),
+    Command::new("ltrim", 4, WRITE, (1, 1, 1), G, ltrim).key_spec(&["RW", "delete"], ""),
     Command::new("lpos", -3, READONLY, (1, 1, 1), G, lpos),
     Command::new("lmove", 5, WRITE | DENYOOM, (1, 2, 1), G, lmove),
     Command::new("rpoplpush", 3, WRITE | DENYOOM, (1, 2, 1), G, rpoplpush),
@@ -47,7 +54,8 @@ pub(super) const COMMANDS: &[Command] = &[
         (1, -2, 1),
         G,
         blpop,
-    ),
+    )
+    .key_spec(&["RW", "access", "delete"], ""),
     Command::new(
         "brpop",
         -3,
@@ -55,7 +63,8 @@ pub(super) const COMMANDS: &[Command] = &[
         (1, -2, 1),
         G,
         brpop,
-    ),
+    )
+    .key_spec(&["RW", "access", "delete"], ""),
     Command::new(
         "blmove",
         6,
