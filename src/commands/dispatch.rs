@@ -128,7 +128,7 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// Executes a resolved command: the handler, timing and statistics.
 pub fn call(ctx: &mut Ctx, entry: Entry, args: &[Bytes]) -> Reply {
-    let start = Instant::now();
+    let start = ctx.started;
     ctx.client.last_cmd = entry.full_name;
     let dirty_before = ctx.store.dirty;
     let effects_before = ctx.effects.len();
@@ -147,7 +147,9 @@ pub fn call(ctx: &mut Ctx, entry: Entry, args: &[Bytes]) -> Reply {
     if ctx.store.blocking.has_ready() {
         super::blocking::serve_ready(ctx);
     }
-    let usec = start.elapsed().as_micros() as u64;
+    let end = Instant::now();
+    ctx.started = end;
+    let usec = end.duration_since(start).as_micros() as u64;
     let stat = &mut ctx.store.cmd_stats[entry.id];
     stat.calls += 1;
     stat.usec += usec;

@@ -52,6 +52,9 @@ pub enum Action {
 
 /// What a handler can reach.
 pub struct Ctx<'a> {
+    /// When the running command started; `call` sets it to the command's end, which
+    /// is where the next command of the same context starts.
+    pub started: std::time::Instant,
     pub store: &'a mut Store,
     pub client: &'a mut Client,
     /// Unix ms, read once per command like Redis's cached `mstime`.
@@ -76,10 +79,22 @@ pub struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     pub fn new(store: &'a mut Store, client: &'a mut Client, now_ms: u64) -> Ctx<'a> {
+        Ctx::with_clock(store, client, now_ms, std::time::Instant::now())
+    }
+
+    /// A context whose first command is timed from `started` (a batch of pipelined
+    /// commands reads the clock once per command instead of twice).
+    pub fn with_clock(
+        store: &'a mut Store,
+        client: &'a mut Client,
+        now_ms: u64,
+        started: std::time::Instant,
+    ) -> Ctx<'a> {
         Ctx {
             store,
             client,
             now_ms,
+            started,
             action: None,
             replicate: false,
             effects: Vec::new(),

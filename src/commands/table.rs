@@ -8,7 +8,7 @@
 //! routing (key positions) and replication (the WRITE flag). No code outside this
 //! module tree matches on command names.
 
-use std::collections::HashMap;
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
 use std::sync::OnceLock;
 
 use bytes::Bytes;
@@ -347,8 +347,8 @@ impl Table {
     fn build() -> Table {
         let mut t = Table {
             entries: Vec::new(),
-            top: HashMap::new(),
-            subs: HashMap::new(),
+            top: HashMap::default(),
+            subs: HashMap::default(),
         };
         for cmd in families() {
             let id = t.entries.len();

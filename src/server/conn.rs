@@ -326,19 +326,25 @@ impl Batch<'_> {
         let mut out = BytesMut::with_capacity(READ_CHUNK);
         let mut written = 0;
         let mut end = BatchEnd::Done;
+        // The clock is read once for the batch and once per command (at its end, which
+        // is the next command's start); Unix time is derived from it.
+        let batch_start = std::time::Instant::now();
+        let batch_ms = unix_ms();
+        let mut started = batch_start;
         while let Some(args) = pending.pop_front() {
-            let now_ms = unix_ms();
+            let now_ms = batch_ms + started.duration_since(batch_start).as_millis() as u64;
             if held_by_pause(&store, self.client, &args, now_ms) {
                 pending.push_front(args);
                 end = BatchEnd::Paused;
                 break;
             }
-            let mut ctx = Ctx::new(&mut store, self.client, now_ms);
+            let mut ctx = Ctx::with_clock(&mut store, self.client, now_ms, started);
             let slot = match cluster {
                 Some(c) => c.execute(&mut ctx, &args),
                 None => Slot::Ready(dispatch(&mut ctx, &args)),
             };
             let action = ctx.action.take();
+            started = ctx.started;
             match slot {
                 Slot::Ready(reply) => encode(&reply, self.client.proto, &mut out),
                 Slot::Wait(p) => {
@@ -357,7 +363,7 @@ impl Batch<'_> {
         }
         written += out.len();
         segments.push(Segment::Bytes(out));
-        self.client.last_interaction_ms = unix_ms();
+        self.client.last_interaction_ms = batch_ms + started.duration_since(batch_start).as_millis() as u64;
         self.client.qbuf = self.qbuf;
         store.stats.net_output_bytes += written as u64;
         store.clients.update(self.client);
