@@ -108,7 +108,7 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             if let Ok(entry) = table().lookup(&args[0]).ok_or(()) {
                 ctx.store.cmd_stats[entry.id].rejected += 1;
             }
-            reject(ctx, e)
+            reject(ctx, args, e)
         }
         Ok(entry) => {
             if ctx.store.params.requirepass.is_some()
@@ -117,12 +117,13 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 && !entry.cmd.has(flags::NO_AUTH)
             {
                 ctx.store.cmd_stats[entry.id].rejected += 1;
-                reject(ctx, CmdError::NoAuth)
+                reject(ctx, args, CmdError::NoAuth)
             } else if ctx.client.multi.is_some() && !entry.cmd.has(flags::TX_CONTROL) {
                 if entry.cmd.has(flags::NO_MULTI) {
                     ctx.store.cmd_stats[entry.id].rejected += 1;
                     reject(
                         ctx,
+                        args,
                         CmdError::err("Command not allowed inside a transaction"),
                     )
                 } else {
@@ -193,9 +194,24 @@ fn queue(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     Reply::Status("QUEUED")
 }
 
-/// Refuses a command before it runs. Inside MULTI this also dooms the transaction
-/// (EXEC will answer EXECABORT), as Redis's `rejectCommand` does.
-pub fn reject(ctx: &mut Ctx, e: CmdError) -> Reply {
+/// Refuses a command before it runs, as Redis's `rejectCommand`: inside MULTI this
+/// dooms the transaction (EXEC will answer EXECABORT); a refused EXEC itself ends
+/// it with EXECABORT and the reason (without its `ERR ` code).
+fn reject(ctx: &mut Ctx, args: &[Bytes], e: CmdError) -> Reply {
+    let is_exec = table()
+        .lookup(&args[0])
+        .is_some_and(|entry| entry.cmd.has(flags::TX_EXEC));
+    if is_exec {
+        super::tx::discard_transaction(ctx);
+        let text = e.text();
+        let reason = text.strip_prefix("ERR ").unwrap_or(&text);
+        return error_reply(
+            ctx,
+            CmdError::Other(format!(
+                "EXECABORT Transaction discarded because of: {reason}"
+            )),
+        );
+    }
     if ctx.client.multi.is_some() {
         ctx.client.multi_error = true;
     }

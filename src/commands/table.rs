@@ -57,6 +57,9 @@ pub mod flags {
     /// Redmite: runs at once inside MULTI instead of being queued (EXEC, DISCARD,
     /// MULTI, WATCH, QUIT, RESET).
     pub const TX_CONTROL: u32 = 1 << 20;
+    /// Redmite: EXEC. When the gate refuses it (arity, auth), the transaction ends
+    /// with `EXECABORT Transaction discarded because of: <reason>`.
+    pub const TX_EXEC: u32 = 1 << 21;
 
     /// Flag names as `COMMAND INFO` prints them, in Redis's order.
     pub const NAMES: &[(u32, &str)] = &[

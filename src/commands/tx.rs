@@ -36,7 +36,7 @@ pub const COMMANDS: &[Command] = &[
     Command::new(
         "exec",
         1,
-        NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG | LOCAL | TX_CONTROL,
+        NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG | LOCAL | TX_CONTROL | TX_EXEC,
         (0, 0, 0),
         G,
         exec,
