@@ -67,6 +67,14 @@ pub struct Client {
     /// `DYNO_CONFIG:CONN_CONSISTENCY` for this connection: (read, write) levels that
     /// override the node's.
     pub levels: Option<(crate::cluster::quorum::Level, crate::cluster::quorum::Level)>,
+    /// Inside MULTI: the queued commands (see `commands::tx`).
+    pub multi: Option<Vec<Vec<Bytes>>>,
+    /// A command was refused while queueing (Redis's `CLIENT_DIRTY_EXEC`): EXEC
+    /// answers EXECABORT.
+    pub multi_error: bool,
+    /// The keys this client WATCHes (database, key). Whether one of them changed is
+    /// kept in the store (`store::watch`), since other clients set it.
+    pub watched: Vec<crate::store::blocking::DbKey>,
 }
 
 impl Client {
@@ -91,6 +99,9 @@ impl Client {
             close_after_reply: false,
             origin: Origin::Client,
             levels: None,
+            multi: None,
+            multi_error: false,
+            watched: Vec::new(),
         }
     }
 
@@ -115,7 +126,7 @@ impl Client {
             flags.push('N');
         }
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -125,6 +136,7 @@ impl Client {
             now_ms.saturating_sub(self.last_interaction_ms) / 1000,
             flags,
             self.db,
+            self.multi.as_ref().map_or(-1, |q| q.len() as i64),
             self.qbuf,
             16384usize.saturating_sub(self.qbuf),
             self.qbuf + 2 * 16384 + 1024,

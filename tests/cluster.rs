@@ -606,3 +606,28 @@ fn test_conf_accepts_every_sample_and_rejects_broken_files() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A transaction's effects replicate as one MULTI ... EXEC payload: the other rack
+/// applies all of them.
+#[test]
+fn exec_replicates_as_one_transaction() {
+    let nodes = Nodes::start(&["dc1_rack1.yml", "dc1_rack2.yml"], 51, &[]);
+    until_ok(nodes.client(0), &["SET", "tx-ready", "1"]);
+    let mut s = TcpStream::connect(nodes.client(0)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut send = |args: &[&str]| {
+        let mut req = format!("*{}\r\n", args.len());
+        for a in args {
+            req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        s.write_all(req.as_bytes()).unwrap();
+        read_reply(&mut s).unwrap()
+    };
+    assert_eq!(send(&["MULTI"]), "+OK");
+    assert_eq!(send(&["INCR", "tx-counter"]), "+QUEUED");
+    assert_eq!(send(&["INCR", "tx-counter"]), "+QUEUED");
+    assert_eq!(send(&["SET", "tx-other", "v"]), "+QUEUED");
+    assert_eq!(send(&["EXEC"]), "*[1,2,+OK]");
+    assert!(eventually_get(nodes.client(1), "tx-counter", "$2"));
+    assert!(eventually_get(nodes.client(1), "tx-other", "$v"));
+}

@@ -355,6 +355,9 @@ impl Cluster {
     /// Runs a client command: checks the node state, routes it to its owner when this
     /// node does not own its keys, executes it, and replicates a write's effects.
     pub fn execute(&self, ctx: &mut Ctx, args: &[Bytes]) -> Slot {
+        if ctx.client.multi.is_some() {
+            return self.execute_in_multi(ctx, args);
+        }
         let entry = match resolve(args) {
             Ok(e) if !e.cmd.has(flags::LOCAL) => e,
             _ => return Slot::Ready(dispatch(ctx, args)),
@@ -423,6 +426,52 @@ impl Cluster {
         } else {
             Slot::Ready(dispatch(ctx, args))
         }
+    }
+
+    /// A command from a client inside MULTI. Commands are queued locally (a
+    /// transaction runs on the node the client is connected to, so keys this node
+    /// does not own are refused, which dooms the transaction). EXEC runs here and its
+    /// effects, which the EXEC handler wraps as `MULTI`, effects..., `EXEC`, are
+    /// replicated as one payload, routed by the first key written.
+    fn execute_in_multi(&self, ctx: &mut Ctx, args: &[Bytes]) -> Slot {
+        if let Ok(entry) = resolve(args) {
+            if !entry.cmd.has(flags::TX_CONTROL) && !self.every_key_local {
+                let me = self.ring.local();
+                let keys = entry.cmd.key_positions(args);
+                if keys.iter().any(|&i| self.ring.local_owner(&args[i]) != me) {
+                    ctx.client.multi_error = true;
+                    return Slot::Ready(Reply::error(CROSS_NODE));
+                }
+            }
+        }
+        ctx.replicate = self.has_peers();
+        let reply = dispatch(ctx, args);
+        ctx.replicate = false;
+        let effects = std::mem::take(&mut ctx.effects);
+        let Some(entry) = effects
+            .iter()
+            .find_map(|e| resolve(e).ok().filter(|en| en.cmd.has(flags::WRITE)))
+        else {
+            return Slot::Ready(reply);
+        };
+        let first_key = effects.iter().find_map(|e| {
+            resolve(e)
+                .ok()
+                .and_then(|en| en.cmd.key_positions(e).first().map(|&i| e[i].clone()))
+        });
+        let write_level = ctx.client.levels.map_or(self.write_level(), |l| l.1);
+        self.stats
+            .replicated_writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let waits = self.replicate(
+            ctx.client.db as u8,
+            ctx.client.proto,
+            &effects,
+            first_key.as_deref(),
+            write_level,
+            entry,
+        );
+        self.quorum(write_level, ctx.client.proto, reply, waits)
     }
 
     /// Splits a multi-key command by the keys' owners in this rack, runs each part where

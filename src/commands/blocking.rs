@@ -84,9 +84,15 @@ pub fn serve_ready(ctx: &mut Ctx) {
             let mut sub = Ctx::new(ctx.store, &mut client, now);
             sub.replicate = ctx.replicate;
             sub.serving = Some(key.clone());
+            let dirty_before = sub.store.dirty;
             let result = (entry.cmd.handler)(&mut sub, &args);
             if sub.reblocked {
                 break;
+            }
+            if sub.store.dirty != dirty_before && !sub.store.watch.is_empty() {
+                for i in entry.cmd.key_positions(&args) {
+                    sub.store.touch_watched(db, &args[i]);
+                }
             }
             let effects = std::mem::take(&mut sub.effects);
             ctx.effects.extend(effects);

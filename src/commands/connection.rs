@@ -47,7 +47,7 @@ pub(super) const COMMANDS: &[Command] = &[
     Command::new(
         "quit",
         -1,
-        ALLOW_BUSY | NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | LOCAL,
+        ALLOW_BUSY | NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | LOCAL | TX_CONTROL,
         (0, 0, 0),
         G,
         quit,
@@ -55,7 +55,7 @@ pub(super) const COMMANDS: &[Command] = &[
     Command::new(
         "reset",
         1,
-        NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY | LOCAL,
+        NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY | LOCAL | TX_CONTROL,
         (0, 0, 0),
         G,
         reset,
@@ -181,6 +181,7 @@ fn quit(ctx: &mut Ctx, _args: &[Bytes]) -> Result<Reply, CmdError> {
 }
 
 fn reset(ctx: &mut Ctx, _args: &[Bytes]) -> Result<Reply, CmdError> {
+    super::tx::discard_transaction(ctx);
     let c = &mut ctx.client;
     c.db = 0;
     c.proto = 2;

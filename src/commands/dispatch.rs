@@ -108,7 +108,7 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             if let Ok(entry) = table().lookup(&args[0]).ok_or(()) {
                 ctx.store.cmd_stats[entry.id].rejected += 1;
             }
-            error_reply(ctx, e)
+            reject(ctx, args, e)
         }
         Ok(entry) => {
             if ctx.store.params.requirepass.is_some()
@@ -117,7 +117,18 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 && !entry.cmd.has(flags::NO_AUTH)
             {
                 ctx.store.cmd_stats[entry.id].rejected += 1;
-                error_reply(ctx, CmdError::NoAuth)
+                reject(ctx, args, CmdError::NoAuth)
+            } else if ctx.client.multi.is_some() && !entry.cmd.has(flags::TX_CONTROL) {
+                if entry.cmd.has(flags::NO_MULTI) {
+                    ctx.store.cmd_stats[entry.id].rejected += 1;
+                    reject(
+                        ctx,
+                        args,
+                        CmdError::err("Command not allowed inside a transaction"),
+                    )
+                } else {
+                    queue(ctx, args)
+                }
             } else {
                 call(ctx, entry, args)
             }
@@ -142,9 +153,18 @@ pub fn call(ctx: &mut Ctx, entry: Entry, args: &[Bytes]) -> Reply {
     {
         ctx.effects.push(args.to_vec());
     }
+    // A write that changed the keyspace invalidates the WATCHes on its keys.
+    if !ctx.store.watch.is_empty() && entry.cmd.has(flags::WRITE) && ctx.store.dirty != dirty_before
+    {
+        let db = ctx.client.db;
+        for i in entry.cmd.key_positions(args) {
+            ctx.store.touch_watched(db, &args[i]);
+        }
+    }
     // Clients blocked on keys this command filled are served now, under the same lock,
-    // and their pops replicate after this command's own effect.
-    if ctx.store.blocking.has_ready() {
+    // and their pops replicate after this command's own effect. Inside EXEC they are
+    // served once the whole transaction ran.
+    if !ctx.in_exec && ctx.store.blocking.has_ready() {
         super::blocking::serve_ready(ctx);
     }
     let end = Instant::now();
@@ -166,6 +186,38 @@ pub fn call(ctx: &mut Ctx, entry: Entry, args: &[Bytes]) -> Reply {
             error_reply(ctx, e)
         }
     }
+}
+
+/// Inside MULTI: queues a command that passed the gate's checks.
+fn queue(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    if let Some(q) = ctx.client.multi.as_mut() {
+        q.push(args.to_vec());
+    }
+    Reply::Status("QUEUED")
+}
+
+/// Refuses a command before it runs, as Redis's `rejectCommand`: inside MULTI this
+/// dooms the transaction (EXEC will answer EXECABORT); a refused EXEC itself ends
+/// it with EXECABORT and the reason (without its `ERR ` code).
+fn reject(ctx: &mut Ctx, args: &[Bytes], e: CmdError) -> Reply {
+    let is_exec = table()
+        .lookup(&args[0])
+        .is_some_and(|entry| entry.cmd.has(flags::TX_EXEC));
+    if is_exec {
+        super::tx::discard_transaction(ctx);
+        let text = e.text();
+        let reason = text.strip_prefix("ERR ").unwrap_or(&text);
+        return error_reply(
+            ctx,
+            CmdError::Other(format!(
+                "EXECABORT Transaction discarded because of: {reason}"
+            )),
+        );
+    }
+    if ctx.client.multi.is_some() {
+        ctx.client.multi_error = true;
+    }
+    error_reply(ctx, e)
 }
 
 fn error_reply(ctx: &mut Ctx, e: CmdError) -> Reply {

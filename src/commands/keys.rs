@@ -316,6 +316,7 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     // The copy is a new object, so its access clock starts now.
     let lru = ctx.lru();
     ctx.store.dbs[dst_db].put(newkey, crate::store::Object { value, lru }, at);
+    ctx.store.touch_watched(dst_db, newkey);
     ctx.store.dirty += 1;
     Ok(Reply::Int(1))
 }
@@ -336,6 +337,7 @@ fn move_cmd(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     if let Some((obj, at)) = ctx.db().take(key) {
         ctx.store.dbs[dst_db].put(key, obj, at);
     }
+    ctx.store.touch_watched(dst_db, key);
     ctx.store.dirty += 1;
     Ok(Reply::Int(1))
 }
@@ -467,6 +469,13 @@ fn swapdb(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     ) else {
         return Err(CmdError::DbIndexOutOfRange);
     };
+    let now = ctx.now_ms;
+    ctx.store
+        .watch
+        .touch_all_in_db(&ctx.store.dbs, a, Some(b), now);
+    ctx.store
+        .watch
+        .touch_all_in_db(&ctx.store.dbs, b, Some(a), now);
     // Clients keep their selected index and so see the other database's data.
     ctx.store.dbs.swap(a, b);
     ctx.store.dirty += 1;

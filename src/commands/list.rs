@@ -624,6 +624,11 @@ fn bmove_generic(
     let timeout = parse_timeout(timeout_arg)?;
     let (src, dst) = (&args[1], &args[2]);
     if write_list(ctx, src)?.is_none() {
+        if !ctx.may_block && ctx.serving.is_none() {
+            // Redis's blmoveGenericCommand answers a plain null (not the null array
+            // of a timeout) where it may not block (MULTI).
+            return Ok(Reply::Nil);
+        }
         return Ok(ctx.block(args, std::slice::from_ref(src), "list", timeout));
     }
     let v = move_generic(ctx, src, dst, from, to)?;

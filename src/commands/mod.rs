@@ -22,6 +22,7 @@ mod list;
 mod server;
 mod set;
 mod string;
+mod tx;
 mod zset;
 
 use std::time::Duration;
@@ -75,6 +76,9 @@ pub struct Ctx<'a> {
     pub serving: Option<Bytes>,
     /// Set by [`Ctx::block`] during such a re-run when the command found nothing.
     pub reblocked: bool,
+    /// Set while EXEC runs its queued commands: blocked clients are served after
+    /// EXEC as a whole, not between its commands.
+    pub in_exec: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -101,6 +105,7 @@ impl<'a> Ctx<'a> {
             may_block: true,
             serving: None,
             reblocked: false,
+            in_exec: false,
         }
     }
 

@@ -385,6 +385,10 @@ fn flush_mode(args: &[Bytes]) -> Result<(), CmdError> {
 
 fn flushdb(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     flush_mode(args)?;
+    let (db, now) = (ctx.client.db, ctx.now_ms);
+    ctx.store
+        .watch
+        .touch_all_in_db(&ctx.store.dbs, db, None, now);
     let n = ctx.db().len() as u64;
     ctx.db().clear();
     ctx.store.dirty += n.max(1);
@@ -393,6 +397,11 @@ fn flushdb(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
 
 fn flushall(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     flush_mode(args)?;
+    for db in 0..ctx.store.dbs.len() {
+        ctx.store
+            .watch
+            .touch_all_in_db(&ctx.store.dbs, db, None, ctx.now_ms);
+    }
     let mut n = 0;
     for db in ctx.store.dbs.iter_mut() {
         n += db.len() as u64;

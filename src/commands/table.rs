@@ -54,6 +54,12 @@ pub mod flags {
     /// for MGET, MSET, DEL and EXISTS): an array reply holds one element per key, an
     /// integer reply is summed, a status reply is the same for every part.
     pub const SPLIT: u32 = 1 << 19;
+    /// Redmite: runs at once inside MULTI instead of being queued (EXEC, DISCARD,
+    /// MULTI, WATCH, QUIT, RESET).
+    pub const TX_CONTROL: u32 = 1 << 20;
+    /// Redmite: EXEC. When the gate refuses it (arity, auth), the transaction ends
+    /// with `EXECABORT Transaction discarded because of: <reason>`.
+    pub const TX_EXEC: u32 = 1 << 21;
 
     /// Flag names as `COMMAND INFO` prints them, in Redis's order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -337,6 +343,7 @@ fn families() -> impl Iterator<Item = &'static Command> {
         super::hll::COMMANDS,
         super::dynomite::COMMANDS,
         super::connection::COMMANDS,
+        super::tx::COMMANDS,
         super::server::COMMANDS,
     ]
     .into_iter()

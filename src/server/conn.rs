@@ -176,6 +176,7 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
     }
     let mut store = shared.store.lock();
     store.blocking.remove(client.id);
+    store.watch.unwatch_all(client.id, &client.watched);
     store.clients.unregister(client.id);
     debug!(id = client.id, "client disconnected");
 }

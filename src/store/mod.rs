@@ -16,6 +16,7 @@ pub mod hll;
 pub mod list;
 pub mod set;
 pub mod value;
+pub mod watch;
 pub mod zset;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -65,6 +66,8 @@ pub struct Store {
     pub clients: crate::clients::Registry,
     /// Clients blocked on keys (BLPOP...).
     pub blocking: blocking::Blocking,
+    /// WATCHed keys and the clients whose transaction they invalidated.
+    pub watch: watch::Watches,
     pub run_id: String,
     pub started: std::time::Instant,
     /// Set by SHUTDOWN; the listener watches it.
@@ -88,11 +91,20 @@ impl Store {
             lastsave: unix_ms() / 1000,
             clients: Default::default(),
             blocking: Default::default(),
+            watch: Default::default(),
             run_id: random_hex(40),
             started: std::time::Instant::now(),
             shutdown_requested: false,
             config_file: None,
             active_expire: true,
+        }
+    }
+
+    /// Marks the watchers of `key` in database `db` after a write changed it.
+    pub fn touch_watched(&mut self, db: usize, key: &[u8]) {
+        if !self.watch.is_empty() {
+            let exists = self.dbs[db].data.contains_key(key);
+            self.watch.touch(db, key, exists);
         }
     }
 
