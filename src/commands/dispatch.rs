@@ -118,6 +118,18 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             {
                 ctx.store.cmd_stats[entry.id].rejected += 1;
                 error_reply(ctx, CmdError::NoAuth)
+            } else if ctx.client.proto == 2
+                && ctx.client.in_pubsub()
+                && !entry.cmd.has(flags::SUBSCRIBED_OK)
+            {
+                ctx.store.cmd_stats[entry.id].rejected += 1;
+                error_reply(
+                    ctx,
+                    CmdError::err(format!(
+                        "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                        entry.full_name
+                    )),
+                )
             } else {
                 call(ctx, entry, args)
             }

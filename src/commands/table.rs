@@ -54,6 +54,13 @@ pub mod flags {
     /// for MGET, MSET, DEL and EXISTS): an array reply holds one element per key, an
     /// integer reply is summed, a status reply is the same for every part.
     pub const SPLIT: u32 = 1 << 19;
+    /// Redmite: runs on this node and is also sent, fire-and-forget, to every peer
+    /// node, which runs it locally and sends it no further (PUBLISH, so subscribers on
+    /// every node receive the message). The reply is this node's.
+    pub const BROADCAST: u32 = 1 << 20;
+    /// Redmite: allowed for a RESP2 client in subscribed mode (Redis's list:
+    /// (P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE, PING, QUIT, RESET).
+    pub const SUBSCRIBED_OK: u32 = 1 << 21;
 
     /// Flag names as `COMMAND INFO` prints them, in Redis's order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -335,6 +342,7 @@ fn families() -> impl Iterator<Item = &'static Command> {
         super::geo::COMMANDS,
         super::bitmap::COMMANDS,
         super::hll::COMMANDS,
+        super::pubsub::COMMANDS,
         super::dynomite::COMMANDS,
         super::connection::COMMANDS,
         super::server::COMMANDS,

@@ -14,6 +14,7 @@ pub mod dict;
 pub mod hash;
 pub mod hll;
 pub mod list;
+pub mod pubsub;
 pub mod set;
 pub mod value;
 pub mod zset;
@@ -65,6 +66,8 @@ pub struct Store {
     pub clients: crate::clients::Registry,
     /// Clients blocked on keys (BLPOP...).
     pub blocking: blocking::Blocking,
+    /// Channel, pattern and shard channel subscriptions.
+    pub pubsub: pubsub::PubSub,
     pub run_id: String,
     pub started: std::time::Instant,
     /// Set by SHUTDOWN; the listener watches it.
@@ -88,6 +91,7 @@ impl Store {
             lastsave: unix_ms() / 1000,
             clients: Default::default(),
             blocking: Default::default(),
+            pubsub: Default::default(),
             run_id: random_hex(40),
             started: std::time::Instant::now(),
             shutdown_requested: false,
