@@ -9,7 +9,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::table::{flags::*, Command};
+use super::table::{acl, flags::*, Command};
 use super::{CmdError, Ctx};
 use crate::resp::{encode, Reply};
 use crate::store::pubsub::{Kind, Limit};
@@ -18,7 +18,7 @@ const G: &str = "pubsub";
 const NK: (i32, i32, i32) = (0, 0, 0);
 /// Commands a RESP2 client may still run while subscribed.
 const SUB: u32 = PUBSUB | NOSCRIPT | LOADING | STALE | LOCAL | SUBSCRIBED_OK;
-const PUBLISHING: u32 = PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE | BROADCAST;
+const PUBLISHING: u32 = PUBSUB | LOADING | STALE | FAST | BROADCAST;
 const INTROSPECT: u32 = PUBSUB | LOADING | STALE | LOCAL;
 const SHARD_KEY: &[&str] = &["not_key"];
 
@@ -66,6 +66,7 @@ const PUBSUB_SUBS: &[Command] = &[
     Command::new("shardnumsub", -2, INTROSPECT, NK, G, shardnumsub)
         .doc("7.0.0", "Get the count of subscribers for shard channels"),
     Command::new("help", 2, LOADING | STALE | LOCAL, NK, G, help)
+        .acl(acl::NO_GROUP)
         .doc("6.2.0", "Show helpful text about the different subcommands"),
 ];
 
