@@ -134,7 +134,10 @@ fn a_subscriber_that_stops_reading_is_disconnected_at_its_buffer_limit() {
             break;
         }
     }
-    assert!(gone, "the subscriber was still connected after {published} bytes");
+    assert!(
+        gone,
+        "the subscriber was still connected after {published} bytes"
+    );
     let grown = peak.saturating_sub(before);
     assert!(
         grown < (published as u64) / 2 && grown < 8 << 20,

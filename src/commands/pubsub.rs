@@ -42,7 +42,10 @@ pub(super) const COMMANDS: &[Command] = &[
         .sub(PUBSUB_SUBS),
     Command::new("ssubscribe", -2, SUB, (1, -1, 1), G, ssubscribe)
         .key_spec(SHARD_KEY, "")
-        .doc("7.0.0", "Listen for messages published to the given shard channels"),
+        .doc(
+            "7.0.0",
+            "Listen for messages published to the given shard channels",
+        ),
     Command::new("sunsubscribe", -1, SUB, (1, -1, 1), G, sunsubscribe)
         .key_spec(SHARD_KEY, "")
         .doc(
@@ -55,12 +58,13 @@ pub(super) const COMMANDS: &[Command] = &[
 ];
 
 const PUBSUB_SUBS: &[Command] = &[
-    Command::new("channels", -2, INTROSPECT, NK, G, channels)
-        .doc("2.8.0", "List active channels"),
+    Command::new("channels", -2, INTROSPECT, NK, G, channels).doc("2.8.0", "List active channels"),
     Command::new("numsub", -2, INTROSPECT, NK, G, numsub)
         .doc("2.8.0", "Get the count of subscribers for channels"),
-    Command::new("numpat", 2, INTROSPECT, NK, G, numpat)
-        .doc("2.8.0", "Get the count of unique patterns pattern subscriptions"),
+    Command::new("numpat", 2, INTROSPECT, NK, G, numpat).doc(
+        "2.8.0",
+        "Get the count of unique patterns pattern subscriptions",
+    ),
     Command::new("shardchannels", -2, INTROSPECT, NK, G, shardchannels)
         .doc("7.0.0", "List active shard channels"),
     Command::new("shardnumsub", -2, INTROSPECT, NK, G, shardnumsub)
@@ -154,7 +158,13 @@ fn unsubscribe_from(ctx: &mut Ctx, args: &[Bytes], kind: Kind) -> Result<Reply, 
     for name in names {
         ctx.store.pubsub.unsubscribe(id, kind, &name);
         recount(ctx);
-        confirm(ctx, &mut out, kind.unsubscribe_msg(), Reply::Bulk(name), kind);
+        confirm(
+            ctx,
+            &mut out,
+            kind.unsubscribe_msg(),
+            Reply::Bulk(name),
+            kind,
+        );
     }
     Ok(Reply::Raw(out.freeze()))
 }
@@ -225,7 +235,7 @@ fn shardnumsub(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
 
 fn numpat(ctx: &mut Ctx, _args: &[Bytes]) -> Result<Reply, CmdError> {
     Ok(Reply::Int(
-        ctx.store.pubsub.active(Kind::Pattern, None).len() as i64
+        ctx.store.pubsub.active(Kind::Pattern, None).len() as i64,
     ))
 }
 
@@ -247,5 +257,7 @@ const HELP: &[&str] = &[
 ];
 
 fn help(_ctx: &mut Ctx, _args: &[Bytes]) -> Result<Reply, CmdError> {
-    Ok(Reply::Array(HELP.iter().map(|l| Reply::Status(l)).collect()))
+    Ok(Reply::Array(
+        HELP.iter().map(|l| Reply::Status(l)).collect(),
+    ))
 }

@@ -355,7 +355,8 @@ impl Pushes<'_> {
     }
 
     fn written(&self, n: usize) {
-        self.queued.fetch_sub(n, std::sync::atomic::Ordering::AcqRel);
+        self.queued
+            .fetch_sub(n, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// [`Pushes::take`] for output written right after (a batch's replies).
