@@ -178,12 +178,12 @@ fn spublish(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
 }
 
 fn publish_to(ctx: &mut Ctx, args: &[Bytes], kind: Kind) -> Result<Reply, CmdError> {
-    let limit = Limit::parse(
-        ctx.store
-            .params
-            .get("client-output-buffer-limit")
-            .unwrap_or(""),
-    );
+    let [hard, soft, soft_secs] = ctx.store.params.pubsub_buffer_limit;
+    let limit = Limit {
+        hard,
+        soft,
+        soft_secs,
+    };
     let n = ctx
         .store
         .pubsub

@@ -79,26 +79,6 @@ pub struct Limit {
     pub soft_secs: u64,
 }
 
-impl Limit {
-    /// The `pubsub` class of a `client-output-buffer-limit` value (0 = no limit).
-    pub fn parse(value: &str) -> Limit {
-        let words: Vec<&str> = value.split_whitespace().collect();
-        for w in words.chunks(4) {
-            if let [class, hard, soft, secs] = w {
-                if class.eq_ignore_ascii_case("pubsub") {
-                    let mem = |s: &str| crate::params::parse_memory(s).unwrap_or(0);
-                    return Limit {
-                        hard: mem(hard),
-                        soft: mem(soft),
-                        soft_secs: secs.parse().unwrap_or(0),
-                    };
-                }
-            }
-        }
-        Limit::default()
-    }
-}
-
 #[derive(Debug)]
 struct Subscriber {
     outbox: Outbox,
@@ -239,6 +219,20 @@ impl PubSub {
             .collect()
     }
 
+    /// How many channels (patterns, shard channels) have subscribers.
+    pub fn len(&self, kind: Kind) -> usize {
+        match kind {
+            Kind::Channel => self.channels.len(),
+            Kind::Pattern => self.patterns.len(),
+            Kind::Shard => self.shard.len(),
+        }
+    }
+
+    /// Whether nobody subscribes to anything.
+    pub fn is_empty(&self) -> bool {
+        self.subs.is_empty()
+    }
+
     /// How many clients subscribe to `name`.
     pub fn numsub(&self, kind: Kind, name: &[u8]) -> usize {
         let index = match kind {
@@ -355,20 +349,6 @@ fn exceeds(sub: &mut Subscriber, queued: u64, limit: Limit, now_ms: u64) -> bool
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_the_pubsub_class() {
-        let l = Limit::parse("normal 0 0 0 slave 268435456 67108864 60 pubsub 1mb 512kb 60");
-        assert_eq!(
-            l,
-            Limit {
-                hard: 1024 * 1024,
-                soft: 512 * 1024,
-                soft_secs: 60
-            }
-        );
-        assert_eq!(Limit::parse("normal 0 0 0"), Limit::default());
-    }
 
     #[test]
     fn hard_limit_drops_the_subscriber() {
