@@ -12,6 +12,12 @@
 //! `CLIENT PAUSE` to end stops the batch; the loop flushes the replies so far and
 //! sleeps until the pause's deadline or until the pause changes, then asks again.
 //! `DEBUG SLEEP` and `WAIT` hold their reply the same way.
+//!
+//! Published messages arrive on the client's pub/sub queue (`store::pubsub`). The idle
+//! loop selects on it and writes them in order; a batch first writes the messages
+//! already queued, so a message always precedes the replies of commands that ran after
+//! it was published. Writing a message is cancelled by a kill, so a subscriber that
+//! stops reading is still closed when it passes its output buffer limit.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
