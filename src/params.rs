@@ -240,7 +240,7 @@ fn validate(spec: &Spec, value: &str) -> Result<String, String> {
 /// lists every class in bytes (`normal 0 0 0 slave 268435456 67108864 60 pubsub ...`).
 fn merge_buffer_limits(current: &str, value: &str) -> Result<String, String> {
     let words: Vec<&str> = value.split_whitespace().collect();
-    if words.len() % 4 != 0 {
+    if !words.len().is_multiple_of(4) {
         return Err("Wrong number of arguments in buffer limit configuration.".into());
     }
     let mut classes: Vec<(String, [u64; 3])> = ["normal", "slave", "pubsub"]
@@ -269,7 +269,7 @@ fn merge_buffer_limits(current: &str, value: &str) -> Result<String, String> {
         Ok(())
     };
     let old: Vec<&str> = current.split_whitespace().collect();
-    if old.len() % 4 == 0 {
+    if old.len().is_multiple_of(4) {
         let _ = update(&old);
     }
     update(&words)?;
