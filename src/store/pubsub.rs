@@ -254,10 +254,18 @@ impl PubSub {
         now_ms: u64,
     ) -> usize {
         // The messages to send, each with the ids that receive it, in delivery order.
-        let mut groups: Vec<(Reply, Vec<u64>)> = Vec::new();
+        // (Borrowing the indexes apart from `subs` avoids copying the id lists.)
+        let PubSub {
+            channels,
+            patterns,
+            shard,
+            subs,
+            ..
+        } = self;
+        let mut groups: Vec<(Reply, &Vec<u64>)> = Vec::new();
         let (index, head) = match kind {
-            Kind::Shard => (&self.shard, "smessage"),
-            _ => (&self.channels, "message"),
+            Kind::Shard => (&*shard, "smessage"),
+            _ => (&*channels, "message"),
         };
         if let Some(ids) = index.get(channel) {
             let msg = Reply::Push(vec![
@@ -265,10 +273,10 @@ impl PubSub {
                 Reply::Bulk(channel.clone()),
                 Reply::Bulk(message.clone()),
             ]);
-            groups.push((msg, ids.clone()));
+            groups.push((msg, ids));
         }
         if kind == Kind::Channel {
-            for (pattern, ids) in &self.patterns {
+            for (pattern, ids) in patterns.iter() {
                 if glob_match(pattern, channel, false) {
                     let msg = Reply::Push(vec![
                         Reply::bulk("pmessage"),
@@ -276,7 +284,7 @@ impl PubSub {
                         Reply::Bulk(channel.clone()),
                         Reply::Bulk(message.clone()),
                     ]);
-                    groups.push((msg, ids.clone()));
+                    groups.push((msg, ids));
                 }
             }
         }
@@ -285,9 +293,9 @@ impl PubSub {
         for (reply, ids) in groups {
             // Encoded at most once per protocol version.
             let mut encoded: [Option<Bytes>; 2] = [None, None];
-            for id in ids {
+            for &id in ids {
                 receivers += 1;
-                let Some(sub) = self.subs.get_mut(&id) else {
+                let Some(sub) = subs.get_mut(&id) else {
                     continue;
                 };
                 let slot = &mut encoded[usize::from(sub.proto == 3)];
