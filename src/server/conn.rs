@@ -198,7 +198,8 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
                 rx: &mut pushes,
                 queued: &queued,
             };
-            let taken = msg.len() + p.take(&mut out);
+            // At most 1 MB per write, so the loop returns to reading requests.
+            let taken = msg.len() + p.take(&mut out, 1 << 20);
             // A subscriber that stops reading blocks this write: the kill (from the
             // output buffer limit) must still end it.
             tokio::select! {
@@ -347,12 +348,13 @@ struct Pushes<'a> {
 }
 
 impl Pushes<'_> {
-    /// Appends the messages waiting now to `out`, in order, up to 1 MB at a time.
-    /// Returns how many bytes it took: they still count against the client's output
-    /// buffer limit until the caller has written them and calls [`Pushes::written`].
-    fn take(&mut self, out: &mut BytesMut) -> usize {
+    /// Appends the messages waiting now to `out`, in order, until `out` holds `cap`
+    /// bytes. Returns how many bytes it took: they still count against the client's
+    /// output buffer limit until the caller has written them and calls
+    /// [`Pushes::written`].
+    fn take(&mut self, out: &mut BytesMut, cap: usize) -> usize {
         let mut taken = 0;
-        while out.len() < 1 << 20 {
+        while out.len() < cap {
             let Ok(msg) = self.rx.try_recv() else { break };
             taken += msg.len();
             out.extend_from_slice(&msg);
@@ -365,9 +367,10 @@ impl Pushes<'_> {
             .fetch_sub(n, std::sync::atomic::Ordering::AcqRel);
     }
 
-    /// [`Pushes::take`] for output written right after (a batch's replies).
+    /// Takes every waiting message into a batch's output, which is written right
+    /// after: all of them, so none is left to follow a later reply.
     fn drain(&mut self, out: &mut BytesMut) {
-        let n = self.take(out);
+        let n = self.take(out, usize::MAX);
         self.written(n);
     }
 }
