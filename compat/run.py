@@ -366,7 +366,7 @@ MODES = ("sort", "type", "skip", "err", "scan", "noreply")
 
 
 class Case:
-    __slots__ = ("lineno", "text", "args", "mode", "conn", "sleep_ms")
+    __slots__ = ("lineno", "text", "args", "mode", "conn", "sleep_ms", "read", "proto")
 
     def __init__(self, lineno, text):
         self.lineno = lineno
@@ -375,6 +375,8 @@ class Case:
         self.mode = None
         self.conn = 0
         self.sleep_ms = None
+        self.read = False
+        self.proto = None
 
 
 def parse_case_file(path):
@@ -399,6 +401,17 @@ def parse_case_file(path):
                         c.sleep_ms = int(ms)
                         rest = ""
                         break
+                    if d == "proto":
+                        num, _, tail = tail.partition(" ")
+                        c.proto = int(num)
+                        rest = tail.lstrip()
+                        continue
+                    if d == "read":
+                        if tail.strip():
+                            raise CaseError("!read takes no command")
+                        c.read = True
+                        rest = ""
+                        break
                     if d == "conn":
                         num, _, tail = tail.partition(" ")
                         c.conn = int(num)
@@ -411,7 +424,7 @@ def parse_case_file(path):
                         rest = tail
                         continue
                     raise CaseError("unknown directive %r" % word)
-                if c.sleep_ms is None:
+                if c.sleep_ms is None and not c.read:
                     c.args = split_args(rest)
                     if not c.args:
                         raise CaseError("no command")
@@ -530,6 +543,8 @@ def exchange(ep, case):
     """Send the case on the endpoint and return a Frame, or an error string."""
     try:
         c = ep.get(case.conn)
+        if case.read:
+            return c.read_frame()
         if case.mode == "noreply":
             c.send(case.args)
             return None
@@ -563,6 +578,8 @@ def run_file_diff(path, proto, redis, redmite, stats, verbose):
     ep_m = Endpoint(redmite, proto)
     try:
         for case in cases:
+            if case.proto is not None and case.proto != proto:
+                continue
             if case.sleep_ms is not None:
                 time.sleep(case.sleep_ms / 1000.0)
                 continue
@@ -628,6 +645,8 @@ def run_file_redis_only(path, proto, redis, stats):
     ep = Endpoint(redis, proto)
     try:
         for case in cases:
+            if case.proto is not None and case.proto != proto:
+                continue
             if case.sleep_ms is not None:
                 time.sleep(case.sleep_ms / 1000.0)
                 continue
@@ -642,7 +661,8 @@ def run_file_redis_only(path, proto, redis, stats):
             print("%s %s:%d [RESP%d] %s%s -> %s"
                   % (mark, rel, case.lineno, proto,
                      ("!" + case.mode + " ") if case.mode else "",
-                     " ".join(repr(a)[2:-1] for a in case.args), reply))
+                     "!read" if case.read else " ".join(repr(a)[2:-1] for a in case.args),
+                     reply))
     finally:
         ep.close()
 

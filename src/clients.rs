@@ -75,6 +75,11 @@ pub struct Client {
     /// The keys this client WATCHes (database, key). Whether one of them changed is
     /// kept in the store (`store::watch`), since other clients set it.
     pub watched: Vec<crate::store::blocking::DbKey>,
+    /// Where published messages for this client go (`None` for peer requests, which
+    /// cannot subscribe).
+    pub outbox: Option<crate::store::pubsub::Outbox>,
+    /// Subscribed channels, patterns and shard channels (CLIENT LIST sub/psub/ssub).
+    pub subs: (usize, usize, usize),
 }
 
 impl Client {
@@ -102,6 +107,22 @@ impl Client {
             multi: None,
             multi_error: false,
             watched: Vec::new(),
+            outbox: None,
+            subs: (0, 0, 0),
+        }
+    }
+
+    /// Whether the client has any subscription (Redis's `CLIENT_PUBSUB` flag).
+    pub fn in_pubsub(&self) -> bool {
+        self.subs != (0, 0, 0)
+    }
+
+    /// The type CLIENT LIST TYPE and CLIENT KILL TYPE match against.
+    pub fn kind(&self) -> ClientType {
+        if self.in_pubsub() {
+            ClientType::PubSub
+        } else {
+            ClientType::Normal
         }
     }
 
@@ -113,6 +134,9 @@ impl Client {
                 .unwrap_or_default()
         };
         let mut flags = String::new();
+        if self.in_pubsub() {
+            flags.push('P');
+        }
         if self.close_after_reply {
             flags.push('c');
         }
@@ -122,11 +146,12 @@ impl Client {
         if self.no_touch {
             flags.push('T');
         }
+
         if flags.is_empty() {
             flags.push('N');
         }
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -136,6 +161,9 @@ impl Client {
             now_ms.saturating_sub(self.last_interaction_ms) / 1000,
             flags,
             self.db,
+            self.subs.0,
+            self.subs.1,
+            self.subs.2,
             self.multi.as_ref().map_or(-1, |q| q.len() as i64),
             self.qbuf,
             16384usize.saturating_sub(self.qbuf),

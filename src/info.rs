@@ -8,6 +8,7 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::store::pubsub::Kind;
 use crate::store::Store;
 
 /// Every section in the order Redis prints them.
@@ -376,10 +377,11 @@ fn section_text(out: &mut String, store: &Store, now_ms: u64, section: &str) {
             field!(out, "current_eviction_exceeded_time", 0);
             field!(out, "keyspace_hits", s.keyspace_hits);
             field!(out, "keyspace_misses", s.keyspace_misses);
+            let ps = &store.pubsub;
+            field!(out, "pubsub_channels", ps.len(Kind::Channel));
+            field!(out, "pubsub_patterns", ps.len(Kind::Pattern));
+            field!(out, "pubsubshard_channels", ps.len(Kind::Shard));
             for name in [
-                "pubsub_channels",
-                "pubsub_patterns",
-                "pubsubshard_channels",
                 "latest_fork_usec",
                 "total_forks",
                 "migrate_cached_sockets",

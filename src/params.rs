@@ -235,6 +235,51 @@ fn validate(spec: &Spec, value: &str) -> Result<String, String> {
     }
 }
 
+/// Applies `client-output-buffer-limit <class> <hard> <soft> <soft-seconds>...` to
+/// the `current` value, as Redis does: only the classes given change, and the result
+/// lists every class in bytes (`normal 0 0 0 slave 268435456 67108864 60 pubsub ...`).
+fn merge_buffer_limits(current: &str, value: &str) -> Result<String, String> {
+    let words: Vec<&str> = value.split_whitespace().collect();
+    if !words.len().is_multiple_of(4) {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    let mut classes: Vec<(String, [u64; 3])> = ["normal", "slave", "pubsub"]
+        .iter()
+        .map(|c| (c.to_string(), [0; 3]))
+        .collect();
+    let mut update = |words: &[&str]| -> Result<(), String> {
+        for w in words.chunks(4) {
+            let class = match w[0].to_ascii_lowercase().as_str() {
+                "normal" => 0,
+                "slave" | "replica" => 1,
+                "pubsub" => 2,
+                _ => {
+                    return Err(
+                        "Invalid client class specified in buffer limit configuration.".into(),
+                    )
+                }
+            };
+            let bad =
+                || "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
+            let hard = parse_memory(w[1]).ok_or_else(bad)?;
+            let soft = parse_memory(w[2]).ok_or_else(bad)?;
+            let secs = w[3].parse::<u64>().map_err(|_| bad())?;
+            classes[class].1 = [hard, soft, secs];
+        }
+        Ok(())
+    };
+    let old: Vec<&str> = current.split_whitespace().collect();
+    if old.len().is_multiple_of(4) {
+        let _ = update(&old);
+    }
+    update(&words)?;
+    Ok(classes
+        .iter()
+        .map(|(c, [h, s, t])| format!("{c} {h} {s} {t}"))
+        .collect::<Vec<_>>()
+        .join(" "))
+}
+
 /// Current parameter values, plus typed copies of the ones read on hot paths.
 #[derive(Debug, Clone)]
 pub struct Params {
@@ -251,6 +296,9 @@ pub struct Params {
     pub bind: Vec<String>,
     /// `--port` given on the command line: it overrides a dynomite.yml `listen` port.
     pub port_override: Option<u16>,
+    /// The `pubsub` class of `client-output-buffer-limit`: hard bytes, soft bytes,
+    /// soft seconds (0 = no limit).
+    pub pubsub_buffer_limit: [u64; 3],
 }
 
 impl Default for Params {
@@ -268,6 +316,7 @@ impl Default for Params {
             port: 8102,
             bind: vec!["127.0.0.1".into()],
             port_override: None,
+            pubsub_buffer_limit: [32 << 20, 8 << 20, 60],
         };
         for s in SPECS {
             let default = if s.name == "dir" {
@@ -292,7 +341,13 @@ impl Params {
         if !spec.mutable && !at_start {
             return Err(SetError::Immutable(spec.name));
         }
-        let canonical = validate(spec, value).map_err(|e| SetError::Invalid(spec.name, e))?;
+        let canonical = if spec.name == "client-output-buffer-limit" {
+            let current = self.get(spec.name).unwrap_or(spec.default);
+            merge_buffer_limits(current, value)
+        } else {
+            validate(spec, value)
+        }
+        .map_err(|e| SetError::Invalid(spec.name, e))?;
         self.apply(spec.name, &canonical);
         self.values.insert(spec.name, canonical);
         Ok(())
@@ -313,6 +368,14 @@ impl Params {
             "proto-max-bulk-len" => self.proto_max_bulk_len = int() as usize,
             "port" => self.port = int() as u16,
             "bind" => self.bind = v.split_whitespace().map(str::to_string).collect(),
+            "client-output-buffer-limit" => {
+                let words: Vec<&str> = v.split_whitespace().collect();
+                if let Some([_, limits @ ..]) = words.chunks(4).find(|c| c[0] == "pubsub") {
+                    for (slot, w) in self.pubsub_buffer_limit.iter_mut().zip(limits) {
+                        *slot = w.parse().unwrap_or(0);
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -394,6 +457,35 @@ pub enum SetError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn buffer_limits_merge_by_class() {
+        let mut p = Params::default();
+        p.set("client-output-buffer-limit", "pubsub 1mb 512kb 60", false)
+            .unwrap();
+        assert_eq!(
+            p.get("client-output-buffer-limit"),
+            Some("normal 0 0 0 slave 268435456 67108864 60 pubsub 1048576 524288 60")
+        );
+        assert_eq!(p.pubsub_buffer_limit, [1 << 20, 512 << 10, 60]);
+        for bad in [
+            "pubsub 1mb 512kb",
+            "master 1 1 1",
+            "pubsub x 1 1",
+            "pubsub 1 1 x",
+        ] {
+            assert!(
+                p.set("client-output-buffer-limit", bad, false).is_err(),
+                "{bad}"
+            );
+        }
+        p.set("client-output-buffer-limit", "replica 1 2 3", false)
+            .unwrap();
+        assert_eq!(
+            p.get("client-output-buffer-limit"),
+            Some("normal 0 0 0 slave 1 2 3 pubsub 1048576 524288 60")
+        );
+    }
 
     #[test]
     fn memory_units() {

@@ -631,3 +631,76 @@ fn exec_replicates_as_one_transaction() {
     assert!(eventually_get(nodes.client(1), "tx-counter", "$2"));
     assert!(eventually_get(nodes.client(1), "tx-other", "$v"));
 }
+
+/// Reads one RESP2 `message` push and returns its payload, or `None` on timeout.
+fn read_message(s: &mut TcpStream) -> Option<String> {
+    match read_reply(s) {
+        Ok(r) => Some(
+            r.strip_prefix("*[message,news,")
+                .and_then(|p| p.strip_suffix(']'))
+                .unwrap_or_else(|| panic!("not a message on news: {r}"))
+                .to_string(),
+        ),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            None
+        }
+        Err(e) => panic!("subscriber connection failed: {e}"),
+    }
+}
+
+#[test]
+fn publish_on_one_node_reaches_subscribers_on_every_node() {
+    let nodes = Nodes::start(
+        &[
+            "dc1_rack1.yml",
+            "dc1_rack2.yml",
+            "dc2_rack1.yml",
+            "dc2_rack2.yml",
+        ],
+        60,
+        &[],
+    );
+    let mut sub = TcpStream::connect(nodes.client(3)).expect("connect to node D");
+    sub.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    sub.write_all(b"*2\r\n$9\r\nSUBSCRIBE\r\n$4\r\nnews\r\n")
+        .unwrap();
+    assert_eq!(read_reply(&mut sub).unwrap(), "*[subscribe,news,1]");
+    // PUBLISH is fire-and-forget to peers: repeat until the links are up.
+    sub.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut reached = false;
+    for _ in 0..100 {
+        // The reply counts this node's receivers only.
+        assert_eq!(
+            cmd(nodes.client(0), &["PUBLISH", "news", "hello"]).unwrap(),
+            ":0"
+        );
+        if read_message(&mut sub).is_some() {
+            reached = true;
+            break;
+        }
+    }
+    assert!(reached, "no PUBLISH on node A ever reached node D");
+    while read_message(&mut sub).is_some() {}
+    // Each message arrives once and in order: peers do not forward it again.
+    for m in ["one", "two", "three"] {
+        assert_eq!(cmd(nodes.client(0), &["PUBLISH", "news", m]).unwrap(), ":0");
+    }
+    sub.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    for m in ["one", "two", "three"] {
+        assert_eq!(read_message(&mut sub).as_deref(), Some(m));
+    }
+    sub.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    assert_eq!(read_message(&mut sub), None, "a message arrived twice");
+    // Node D's own PUBLISH counts its local subscriber.
+    assert_eq!(
+        cmd(nodes.client(3), &["PUBLISH", "news", "local"]).unwrap(),
+        ":1"
+    );
+}

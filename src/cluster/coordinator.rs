@@ -372,6 +372,9 @@ impl Cluster {
         if refused {
             return Slot::Ready(Reply::error(STATE_REFUSED));
         }
+        if entry.cmd.has(flags::BROADCAST) {
+            return Slot::Ready(self.broadcast(ctx, args));
+        }
         let keys = entry.cmd.key_positions(args);
         let first_key = keys.first().map(|&i| args[i].as_ref());
         if !self.every_key_local && !keys.is_empty() {
@@ -472,6 +475,26 @@ impl Cluster {
             entry,
         );
         self.quorum(write_level, ctx.client.proto, reply, waits)
+    }
+
+    /// Runs a `BROADCAST` command (PUBLISH) here and sends it, fire-and-forget, to
+    /// every peer node of every DC; they apply it as a peer request, which is never
+    /// sent on. The reply is this node's (its receiver count).
+    fn broadcast(&self, ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+        let reply = dispatch(ctx, args);
+        if reply.is_error() {
+            return reply;
+        }
+        let payload = encode_commands(&[args.to_vec()]);
+        let ext = RedmiteExt {
+            db: ctx.client.db as u8,
+            proto: ctx.client.proto,
+            ..Default::default()
+        };
+        for link in self.links.iter().flatten() {
+            link.send(MsgType::Req, ext, payload.clone(), false, false);
+        }
+        reply
     }
 
     /// Splits a multi-key command by the keys' owners in this rack, runs each part where

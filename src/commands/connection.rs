@@ -10,7 +10,7 @@ use crate::resp::Reply;
 const G: &str = "connection";
 
 pub(super) const COMMANDS: &[Command] = &[
-    Command::new("ping", -1, FAST | LOCAL, (0, 0, 0), G, ping)
+    Command::new("ping", -1, FAST | LOCAL | SUBSCRIBED_OK, (0, 0, 0), G, ping)
         .tips(&["request_policy:all_shards", "response_policy:all_succeeded"]),
     Command::new(
         "echo",
@@ -47,7 +47,15 @@ pub(super) const COMMANDS: &[Command] = &[
     Command::new(
         "quit",
         -1,
-        ALLOW_BUSY | NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | LOCAL | TX_CONTROL,
+        ALLOW_BUSY
+            | NOSCRIPT
+            | LOADING
+            | STALE
+            | FAST
+            | NO_AUTH
+            | LOCAL
+            | TX_CONTROL
+            | SUBSCRIBED_OK,
         (0, 0, 0),
         G,
         quit,
@@ -55,14 +63,27 @@ pub(super) const COMMANDS: &[Command] = &[
     Command::new(
         "reset",
         1,
-        NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY | LOCAL | TX_CONTROL,
+        NOSCRIPT
+            | LOADING
+            | STALE
+            | FAST
+            | NO_AUTH
+            | ALLOW_BUSY
+            | LOCAL
+            | TX_CONTROL
+            | SUBSCRIBED_OK,
         (0, 0, 0),
         G,
         reset,
     ),
 ];
 
-fn ping(_ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
+fn ping(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
+    if ctx.client.in_pubsub() && ctx.client.proto == 2 && args.len() <= 2 {
+        // A subscribed RESP2 client reads pushes, so PING answers in their shape.
+        let arg = args.get(1).cloned().unwrap_or_default();
+        return Ok(Reply::Array(vec![Reply::bulk("pong"), Reply::Bulk(arg)]));
+    }
     match args.len() {
         1 => Ok(Reply::Status("PONG")),
         2 => Ok(Reply::Bulk(args[1].clone())),
@@ -159,6 +180,7 @@ fn hello(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
         ctx.client.name = (!name.is_empty()).then_some(name);
     }
     ctx.client.proto = proto;
+    ctx.store.pubsub.set_proto(ctx.client.id, proto);
     Ok(hello_map(ctx))
 }
 
@@ -190,5 +212,7 @@ fn reset(ctx: &mut Ctx, _args: &[Bytes]) -> Result<Reply, CmdError> {
     c.no_evict = false;
     c.no_touch = false;
     c.authenticated = ctx.store.params.requirepass.is_none();
+    c.subs = (0, 0, 0);
+    ctx.store.pubsub.remove(c.id);
     Ok(Reply::Status("RESET"))
 }

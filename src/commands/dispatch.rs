@@ -118,6 +118,19 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             {
                 ctx.store.cmd_stats[entry.id].rejected += 1;
                 reject(ctx, args, CmdError::NoAuth)
+            } else if ctx.client.proto == 2
+                && ctx.client.in_pubsub()
+                && !entry.cmd.has(flags::SUBSCRIBED_OK)
+            {
+                ctx.store.cmd_stats[entry.id].rejected += 1;
+                reject(
+                    ctx,
+                    args,
+                    CmdError::err(format!(
+                        "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                        entry.full_name
+                    )),
+                )
             } else if ctx.client.multi.is_some() && !entry.cmd.has(flags::TX_CONTROL) {
                 if entry.cmd.has(flags::NO_MULTI) {
                     ctx.store.cmd_stats[entry.id].rejected += 1;

@@ -19,6 +19,7 @@ mod hash;
 mod hll;
 mod keys;
 mod list;
+mod pubsub;
 mod server;
 mod set;
 mod string;

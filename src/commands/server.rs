@@ -314,7 +314,9 @@ fn command_getkeys(_ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
         return Err(CmdError::err("Invalid command specified"));
     };
     let cmd = entry.cmd;
-    if cmd.keys.0 <= 0 && cmd.key_finder.is_none() {
+    // A `not_key` spec (SPUBLISH's shard channel) names an argument that routes like a
+    // key but is none.
+    if (cmd.keys.0 <= 0 && cmd.key_finder.is_none()) || cmd.key_flags.contains(&"not_key") {
         return Err(CmdError::err("The command has no key arguments"));
     }
     let argc = cmd_args.len() as i32;

@@ -60,6 +60,13 @@ pub mod flags {
     /// Redmite: EXEC. When the gate refuses it (arity, auth), the transaction ends
     /// with `EXECABORT Transaction discarded because of: <reason>`.
     pub const TX_EXEC: u32 = 1 << 21;
+    /// Redmite: runs on this node and is also sent, fire-and-forget, to every peer
+    /// node, which runs it locally and sends it no further (PUBLISH, so subscribers on
+    /// every node receive the message). The reply is this node's.
+    pub const BROADCAST: u32 = 1 << 22;
+    /// Redmite: allowed for a RESP2 client in subscribed mode (Redis's list:
+    /// (P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE, PING, QUIT, RESET).
+    pub const SUBSCRIBED_OK: u32 = 1 << 23;
 
     /// Flag names as `COMMAND INFO` prints them, in Redis's order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -341,6 +348,7 @@ fn families() -> impl Iterator<Item = &'static Command> {
         super::geo::COMMANDS,
         super::bitmap::COMMANDS,
         super::hll::COMMANDS,
+        super::pubsub::COMMANDS,
         super::dynomite::COMMANDS,
         super::connection::COMMANDS,
         super::tx::COMMANDS,

@@ -12,6 +12,12 @@
 //! `CLIENT PAUSE` to end stops the batch; the loop flushes the replies so far and
 //! sleeps until the pause's deadline or until the pause changes, then asks again.
 //! `DEBUG SLEEP` and `WAIT` hold their reply the same way.
+//!
+//! Published messages arrive on the client's pub/sub queue (`store::pubsub`). The idle
+//! loop selects on it and writes them in order; a batch first writes the messages
+//! already queued, so a message always precedes the replies of commands that ran after
+//! it was published. Writing a message is cancelled by a kill, so a subscriber that
+//! stops reading is still closed when it passes its output buffer limit.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -21,7 +27,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{watch, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 use tracing::debug;
 
 use super::{Role, Shared};
@@ -30,6 +36,7 @@ use crate::cluster::coordinator::{Pending, Slot};
 use crate::commands::dispatch::held_by_pause;
 use crate::commands::{dispatch, Action, Ctx};
 use crate::resp::{encode, parse_request, Decoder, Limits, Reply};
+use crate::store::pubsub::Outbox;
 use crate::store::unix_ms;
 
 const READ_CHUNK: usize = 16 * 1024;
@@ -48,6 +55,9 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
         .map(|a| a.to_string())
         .unwrap_or_default();
     let now = unix_ms();
+    // Published messages for this client arrive here (see `store::pubsub`).
+    let (outbox, mut pushes) = Outbox::new();
+    let queued = outbox.queued.clone();
     let (client, kill, max_bulk) = {
         let mut store = shared.store.lock();
         store.stats.total_connections += 1;
@@ -58,6 +68,7 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
             let id = store.clients.next_id();
             let authed = store.params.requirepass.is_none();
             let mut client = Client::new(id, peer.to_string(), laddr, now, authed);
+            client.outbox = Some(outbox);
             client.origin = if role == Role::Datastore {
                 Origin::Local
             } else {
@@ -102,6 +113,10 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
                 client: &mut client,
                 read_bytes: &mut read_bytes,
                 qbuf: rbuf.len(),
+                pushes: Pushes {
+                    rx: &mut pushes,
+                    queued: &queued,
+                },
             };
             let (segments, end, bulk) = batch.run(&mut pending);
             max_bulk = bulk;
@@ -165,16 +180,39 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
         if rbuf.capacity() - rbuf.len() < READ_CHUNK / 2 {
             rbuf.reserve(READ_CHUNK);
         }
-        tokio::select! {
+        let pushed = tokio::select! {
             r = stream.read_buf(&mut rbuf) => match r {
                 Ok(0) | Err(_) => break,
-                Ok(n) => read_bytes += n as u64,
+                Ok(n) => {
+                    read_bytes += n as u64;
+                    None
+                }
             },
             _ = kill.notified() => break,
             _ = shutdown.wait_for(|s| *s) => break,
+            Some(msg) = pushes.recv() => Some(msg),
+        };
+        if let Some(msg) = pushed {
+            let mut out = BytesMut::from(&msg[..]);
+            let mut p = Pushes {
+                rx: &mut pushes,
+                queued: &queued,
+            };
+            // At most 1 MB per write, so the loop returns to reading requests.
+            let taken = msg.len() + p.take(&mut out, 1 << 20);
+            // A subscriber that stops reading blocks this write: the kill (from the
+            // output buffer limit) must still end it.
+            tokio::select! {
+                r = stream.write_all(&out) => if r.is_err() { break },
+                _ = kill.notified() => break,
+                _ = shutdown.wait_for(|s| *s) => break,
+            }
+            p.written(taken);
+            shared.store.lock().stats.net_output_bytes += out.len() as u64;
         }
     }
     let mut store = shared.store.lock();
+    store.pubsub.remove(client.id);
     store.blocking.remove(client.id);
     store.watch.unwatch_all(client.id, &client.watched);
     store.clients.unregister(client.id);
@@ -303,19 +341,55 @@ async fn write_segments(stream: &mut TcpStream, segments: Vec<Segment>) -> std::
     Ok(())
 }
 
+/// The receiving end of a connection's published messages.
+struct Pushes<'a> {
+    rx: &'a mut mpsc::UnboundedReceiver<Bytes>,
+    /// Bytes queued and not yet taken (shared with `store::pubsub`).
+    queued: &'a std::sync::atomic::AtomicUsize,
+}
+
+impl Pushes<'_> {
+    /// Appends the messages waiting now to `out`, in order, until `out` holds `cap`
+    /// bytes. Returns how many bytes it took: they still count against the client's
+    /// output buffer limit until the caller has written them and calls
+    /// [`Pushes::written`].
+    fn take(&mut self, out: &mut BytesMut, cap: usize) -> usize {
+        let mut taken = 0;
+        while out.len() < cap {
+            let Ok(msg) = self.rx.try_recv() else { break };
+            taken += msg.len();
+            out.extend_from_slice(&msg);
+        }
+        taken
+    }
+
+    fn written(&self, n: usize) {
+        self.queued
+            .fetch_sub(n, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Takes every waiting message into a batch's output, which is written right
+    /// after: all of them, so none is left to follow a later reply.
+    fn drain(&mut self, out: &mut BytesMut) {
+        let n = self.take(out, usize::MAX);
+        self.written(n);
+    }
+}
+
 /// The queued requests of one connection, run under one store lock.
 struct Batch<'a> {
     shared: &'a Shared,
     client: &'a mut Client,
     read_bytes: &'a mut u64,
     qbuf: usize,
+    pushes: Pushes<'a>,
 }
 
 impl Batch<'_> {
     /// Runs requests until they are done, one asks the connection to act (sleep, shut
     /// down, close), or one must wait for a pause. Returns the output, why it stopped,
     /// and the current bulk length limit.
-    fn run(self, pending: &mut VecDeque<Vec<Bytes>>) -> (Vec<Segment>, BatchEnd, usize) {
+    fn run(mut self, pending: &mut VecDeque<Vec<Bytes>>) -> (Vec<Segment>, BatchEnd, usize) {
         let cluster = self
             .shared
             .cluster
@@ -332,6 +406,8 @@ impl Batch<'_> {
         let batch_start = std::time::Instant::now();
         let batch_ms = unix_ms();
         let mut started = batch_start;
+        // Messages published before these commands ran go out before their replies.
+        self.pushes.drain(&mut out);
         while let Some(args) = pending.pop_front() {
             let now_ms = batch_ms + started.duration_since(batch_start).as_millis() as u64;
             if held_by_pause(&store, self.client, &args, now_ms) {
@@ -346,6 +422,9 @@ impl Batch<'_> {
             };
             let action = ctx.action.take();
             started = ctx.started;
+            // A message this command published to its own client precedes its reply,
+            // as in Redis.
+            self.pushes.drain(&mut out);
             match slot {
                 Slot::Ready(reply) => encode(&reply, self.client.proto, &mut out),
                 Slot::Wait(p) => {
@@ -364,7 +443,8 @@ impl Batch<'_> {
         }
         written += out.len();
         segments.push(Segment::Bytes(out));
-        self.client.last_interaction_ms = batch_ms + started.duration_since(batch_start).as_millis() as u64;
+        self.client.last_interaction_ms =
+            batch_ms + started.duration_since(batch_start).as_millis() as u64;
         self.client.qbuf = self.qbuf;
         store.stats.net_output_bytes += written as u64;
         store.clients.update(self.client);

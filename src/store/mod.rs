@@ -14,6 +14,7 @@ pub mod dict;
 pub mod hash;
 pub mod hll;
 pub mod list;
+pub mod pubsub;
 pub mod set;
 pub mod value;
 pub mod watch;
@@ -68,6 +69,8 @@ pub struct Store {
     pub blocking: blocking::Blocking,
     /// WATCHed keys and the clients whose transaction they invalidated.
     pub watch: watch::Watches,
+    /// Channel, pattern and shard channel subscriptions.
+    pub pubsub: pubsub::PubSub,
     pub run_id: String,
     pub started: std::time::Instant,
     /// Set by SHUTDOWN; the listener watches it.
@@ -92,6 +95,7 @@ impl Store {
             clients: Default::default(),
             blocking: Default::default(),
             watch: Default::default(),
+            pubsub: Default::default(),
             run_id: random_hex(40),
             started: std::time::Instant::now(),
             shutdown_requested: false,

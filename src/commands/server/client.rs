@@ -96,7 +96,7 @@ pub(super) fn list(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
         if ids.as_ref().is_some_and(|v| !v.contains(id)) {
             continue;
         }
-        if only_type.is_some_and(|t| t != ClientType::Normal) {
+        if only_type.is_some_and(|t| t != r.snapshot.kind()) {
             continue;
         }
         out.push_str(&r.snapshot.info_line(ctx.now_ms));
@@ -204,7 +204,7 @@ pub(super) fn kill(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
                     Filter::Addr(a) => &c.addr == a,
                     Filter::Laddr(a) => &c.laddr == a,
                     Filter::User(_) => true,
-                    Filter::Type(t) => *t == ClientType::Normal,
+                    Filter::Type(t) => *t == c.kind(),
                     Filter::MaxAge(age) => now.saturating_sub(c.created_ms) / 1000 >= *age,
                 })
         })
