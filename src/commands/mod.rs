@@ -21,6 +21,7 @@ mod keys;
 mod list;
 mod server;
 mod set;
+mod sort;
 mod string;
 mod zset;
 
