@@ -194,6 +194,7 @@ for type in hash set zset; do
         redis-cli -p "$port" MEMORY PURGE >/dev/null
         sleep 1
         mem[$name,$type,base_rss]=$(($(rss_kb "$pid") * 1024))
+        mem[$name,$type,base_used]=$(used_memory "$port")
         redis-cli -p "$port" --pipe <"$work/$type.resp" >"$work/$name.$type.pipe" 2>&1
         dbsize=$(redis-cli -p "$port" DBSIZE)
         if [[ $dbsize != "$COLLECTIONS" ]]; then
@@ -207,12 +208,14 @@ for type in hash set zset; do
     done
 done
 
-echo "| $COLLECTIONS keys of 10 elements | encoding redis/redmite | redis used_memory (MiB) | redmite used_memory (MiB) | redmite/redis | redis RSS (MiB) | redmite RSS (MiB) | redmite/redis | RSS before loading redis/redmite (MiB) |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| $COLLECTIONS keys of 10 elements | encoding redis/redmite | redis used_memory (MiB) | redmite used_memory (MiB) | redmite/redis | used_memory growth per key, redis/redmite (bytes) | growth redmite/redis | redis RSS (MiB) | redmite RSS (MiB) | redmite/redis | before loading: used_memory, RSS, redis/redmite (MiB) |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for type in hash set zset; do
     r_used=${mem[redis,$type,used]}
     m_used=${mem[redmite,$type,used]}
     r_rss=${mem[redis,$type,rss]}
     m_rss=${mem[redmite,$type,rss]}
-    echo "| $type | ${mem[redis,$type,enc]}/${mem[redmite,$type,enc]} | $(mib "$r_used") | $(mib "$m_used") | $(ratio "$m_used" "$r_used") | $(mib "$r_rss") | $(mib "$m_rss") | $(ratio "$m_rss" "$r_rss") | $(mib "${mem[redis,$type,base_rss]}")/$(mib "${mem[redmite,$type,base_rss]}") |"
+    r_per=$(( (r_used - mem[redis,$type,base_used]) / COLLECTIONS ))
+    m_per=$(( (m_used - mem[redmite,$type,base_used]) / COLLECTIONS ))
+    echo "| $type | ${mem[redis,$type,enc]}/${mem[redmite,$type,enc]} | $(mib "$r_used") | $(mib "$m_used") | $(ratio "$m_used" "$r_used") | $r_per/$m_per | $(ratio "$m_per" "$r_per") | $(mib "$r_rss") | $(mib "$m_rss") | $(ratio "$m_rss" "$r_rss") | $(mib "${mem[redis,$type,base_used]}")/$(mib "${mem[redmite,$type,base_used]}"), $(mib "${mem[redis,$type,base_rss]}")/$(mib "${mem[redmite,$type,base_rss]}") |"
 done
