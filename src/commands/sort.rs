@@ -30,7 +30,8 @@ use crate::store::list::{End, ListValue};
 use crate::store::Value;
 
 const G: &str = "generic";
-const TYPES: u32 = acl::SET | acl::SORTEDSET | acl::LIST | acl::DANGEROUS;
+/// Redis lists SORT under the types it reads, not under `@keyspace`.
+const TYPES: u32 = acl::SET | acl::SORTEDSET | acl::LIST | acl::DANGEROUS | acl::NO_GROUP;
 
 pub(super) const COMMANDS: &[Command] = &[
     Command::new(
@@ -43,17 +44,25 @@ pub(super) const COMMANDS: &[Command] = &[
     )
     .finder(sort_keys)
     .acl(TYPES)
+    .key_spec(&["RO", "access"], "")
     .doc(
         "1.0.0",
         "Sort the elements in a list, set or sorted set, optionally storing the result",
     ),
-    Command::new("sort_ro", -2, READONLY, (1, 1, 1), G, sort_ro)
-        .acl(TYPES)
-        .key_spec(&["RO", "access"], "")
-        .doc(
-            "7.0.0",
-            "Sort the elements in a list, set or sorted set. Read-only variant of SORT.",
-        ),
+    Command::new(
+        "sort_ro",
+        -2,
+        READONLY | MOVABLE_KEYS,
+        (1, 1, 1),
+        G,
+        sort_ro,
+    )
+    .acl(TYPES)
+    .key_spec(&["RO", "access"], "")
+    .doc(
+        "7.0.0",
+        "Sort the elements in a list, set or sorted set. Read-only variant of SORT.",
+    ),
 ];
 
 fn sort(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
@@ -338,5 +347,44 @@ fn dir(cmp: Ordering, desc: bool) -> Ordering {
         cmp.reverse()
     } else {
         cmp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<Bytes> {
+        line.split(' ')
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect()
+    }
+
+    #[test]
+    fn key_positions() {
+        let check = |line: &str, want: &[usize]| assert_eq!(sort_keys(&args(line)), want, "{line}");
+        check("SORT k", &[1]);
+        check("SORT k STORE d", &[1, 3]);
+        check("SORT k STORE d1 STORE d2", &[1, 5]);
+        check("SORT k GET store STORE d", &[1, 5]);
+        check("SORT k LIMIT store x STORE d", &[1, 6]);
+        check("SORT k BY w_* GET # LIMIT 0 1 STORE d", &[1, 10]);
+        check("SORT k STORE", &[1]);
+    }
+
+    #[test]
+    fn weights_parse_like_strtod() {
+        let check = |s: &[u8], want: Option<f64>| assert_eq!(sort_score(s), want, "{s:?}");
+        check(b"1.5", Some(1.5));
+        check(b" 7", Some(7.0));
+        check(b"", Some(0.0));
+        check(b"3\x00abc", Some(3.0));
+        check(b"0x10", Some(16.0));
+        check(b"-inf", Some(f64::NEG_INFINITY));
+        check(b"1 ", None);
+        check(b"  ", None);
+        check(b"nan", None);
+        check(b"abc", None);
+        check(b"1e400", None);
     }
 }
