@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # End-to-end comparison of redmite with redis-server on this machine:
 #   bench/run.sh            # needs target/release/redmite (cargo build --release)
-# 1. redis-benchmark -q -n 200000 -c 50 -t set,get,incr,lpush,lpop with -P 1 and -P 16
-#    against both servers, one after the other, in the same run.
+# 1. redis-benchmark -q -n 200000 -c 50 -t set,get,incr,lpush,rpush,lpop,rpop,sadd,
+#    hset,spop,zadd,zpopmin,lrange_100,lrange_600 with -P 1 and -P 16 against both
+#    servers, one after the other, in the same run.
 # 2. Memory: 1,000,000 exact keys `key:N` with a 16-byte value, loaded with
 #    `redis-cli --pipe`, then INFO memory used_memory and the process RSS (VmRSS).
+# 3. Memory of small collections, one type at a time after FLUSHALL + MEMORY PURGE:
+#    100,000 hashes of 10 fields, 100,000 sets of 10 members, 100,000 sorted sets of
+#    10 members, loaded with `redis-cli --pipe`; used_memory and VmRSS again.
 # Prints markdown tables with redmite/redis ratios. Results go in BENCHMARKS.md.
 set -euo pipefail
 
@@ -13,7 +17,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REDMITE_BIN=${REDMITE_BIN:-target/release/redmite}
 REQUESTS=${REQUESTS:-200000}
 KEYS=${KEYS:-1000000}
-TESTS=set,get,incr,lpush,lpop
+COLLECTIONS=${COLLECTIONS:-100000}
+TESTS=set,get,incr,lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,lrange_100,lrange_600
+# The names redis-benchmark -q prints for them, in its order.
+NAMES=(SET GET INCR LPUSH RPUSH LPOP RPOP SADD HSET SPOP ZADD ZPOPMIN LRANGE_100 LRANGE_600)
 
 work=$(mktemp -d)
 pids=()
@@ -53,37 +60,37 @@ wait_ping "$redmite_port"
 echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(redis-server --version | cut -d' ' -f1-3)"
 echo
 
-# Throughput: `redis-benchmark -q` prints `SET: 123.45 requests per second, ...`.
-# A test redmite does not implement yet gets error replies, which redis-benchmark
-# counts as completed requests; it is probed first and reported as not implemented.
+# Throughput: `redis-benchmark -q` prints `SET: 123.45 requests per second, ...` and
+# `LRANGE_100 (first 100 elements): ...`; its `LPUSH (needed to benchmark LRANGE)`
+# fill-up line is not a result. A test redmite does not implement gets error replies,
+# which redis-benchmark counts as completed requests, so the command is looked up in
+# COMMAND INFO first and reported as not implemented when it is missing.
 declare -A rps
+result_re='^([A-Z0-9_]+)( \([^)]*\))?: ([0-9.]+) requests per second'
 for pipeline in 1 16; do
     for name in redis redmite; do
         port=${name}_port
         port=${!port}
         redis-cli -p "$port" FLUSHALL >/dev/null
-        out=$(redis-benchmark -p "$port" -q -n "$REQUESTS" -c 50 -t "$TESTS" -P "$pipeline" 2>&1 |
-            tr '\r' '\n' | grep 'requests per second' || true)
-        while read -r test value _; do
-            rps[$name,$pipeline,${test%:}]=$value
-        done <<<"$out"
+        while IFS= read -r line; do
+            [[ $line == *needed* ]] && continue
+            if [[ $line =~ $result_re ]]; then
+                rps[$name,$pipeline,${BASH_REMATCH[1]}]=${BASH_REMATCH[3]}
+            fi
+        done < <(redis-benchmark -p "$port" -q -n "$REQUESTS" -c 50 -t "$TESTS" -P "$pipeline" 2>&1 |
+            tr '\r' '\n')
     done
 done
 
 implemented() {
-    local port=$1 test=$2 reply
-    case $test in
-        LPUSH) reply=$(redis-cli -p "$port" LPUSH bench:probe x 2>&1) ;;
-        LPOP) reply=$(redis-cli -p "$port" LPOP bench:probe 2>&1) ;;
-        *) return 0 ;;
-    esac
-    [[ $reply != *"unknown command"* && $reply != ERR* ]]
+    local port=$1 cmd=${2%%_*}
+    [[ -n $(redis-cli -p "$port" COMMAND INFO "$cmd" 2>/dev/null | tr -d '\n') ]]
 }
 
 echo "| test | pipeline | redis req/s | redmite req/s | redmite/redis |"
 echo "|---|---|---|---|---|"
 for pipeline in 1 16; do
-    for test in SET GET INCR LPUSH LPOP; do
+    for test in "${NAMES[@]}"; do
         r=${rps[redis,$pipeline,$test]:-?}
         m=${rps[redmite,$pipeline,$test]:-?}
         if ! implemented "$redmite_port" "$test"; then
@@ -145,3 +152,70 @@ echo "| RSS before loading (MiB) | $(mib "${mem[redis,base_rss]}") | $(mib "${me
 r_per=$(( (mem[redis,used] - mem[redis,base_used]) / KEYS ))
 m_per=$(( (mem[redmite,used] - mem[redmite,base_used]) / KEYS ))
 echo "| used_memory per key (bytes) | $r_per | $m_per | $(ratio "$m_per" "$r_per") |"
+echo
+
+# Memory of small collections: COLLECTIONS keys of one type with 10 elements each,
+# loaded after FLUSHALL and MEMORY PURGE (so that what the previous type freed goes
+# back to the system as far as the allocator allows), one type at a time.
+python3 - "$COLLECTIONS" "$work" <<'EOF'
+import sys
+n, work = int(sys.argv[1]), sys.argv[2]
+
+def cmd(*args):
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out
+
+with open(work + "/hash.resp", "wb") as f:
+    for i in range(n):
+        args = [b"HSET", b"hash:%d" % i]
+        for j in range(10):
+            args += [b"field:%d" % j, b"value:%d:%d" % (i, j)]
+        f.write(cmd(*args))
+with open(work + "/set.resp", "wb") as f:
+    for i in range(n):
+        f.write(cmd(b"SADD", b"set:%d" % i, *[b"member:%d:%d" % (i, j) for j in range(10)]))
+with open(work + "/zset.resp", "wb") as f:
+    for i in range(n):
+        args = [b"ZADD", b"zset:%d" % i]
+        for j in range(10):
+            args += [b"%d" % (i + j), b"member:%d:%d" % (i, j)]
+        f.write(cmd(*args))
+EOF
+
+for type in hash set zset; do
+    for name in redis redmite; do
+        port=${name}_port
+        port=${!port}
+        pid=${name}_pid
+        pid=${!pid}
+        redis-cli -p "$port" FLUSHALL >/dev/null
+        redis-cli -p "$port" MEMORY PURGE >/dev/null
+        sleep 1
+        mem[$name,$type,base_rss]=$(($(rss_kb "$pid") * 1024))
+        mem[$name,$type,base_used]=$(used_memory "$port")
+        redis-cli -p "$port" --pipe <"$work/$type.resp" >"$work/$name.$type.pipe" 2>&1
+        dbsize=$(redis-cli -p "$port" DBSIZE)
+        if [[ $dbsize != "$COLLECTIONS" ]]; then
+            echo "$name: DBSIZE $dbsize after loading $COLLECTIONS keys of type $type" >&2
+            cat "$work/$name.$type.pipe" >&2
+            exit 1
+        fi
+        mem[$name,$type,used]=$(used_memory "$port")
+        mem[$name,$type,rss]=$(($(rss_kb "$pid") * 1024))
+        mem[$name,$type,enc]=$(redis-cli -p "$port" OBJECT ENCODING "$type:0")
+    done
+done
+
+echo "| $COLLECTIONS keys of 10 elements | encoding redis/redmite | redis used_memory (MiB) | redmite used_memory (MiB) | redmite/redis | used_memory growth per key, redis/redmite (bytes) | growth redmite/redis | redis RSS (MiB) | redmite RSS (MiB) | redmite/redis | before loading: used_memory, RSS, redis/redmite (MiB) |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
+for type in hash set zset; do
+    r_used=${mem[redis,$type,used]}
+    m_used=${mem[redmite,$type,used]}
+    r_rss=${mem[redis,$type,rss]}
+    m_rss=${mem[redmite,$type,rss]}
+    r_per=$(( (r_used - mem[redis,$type,base_used]) / COLLECTIONS ))
+    m_per=$(( (m_used - mem[redmite,$type,base_used]) / COLLECTIONS ))
+    echo "| $type | ${mem[redis,$type,enc]}/${mem[redmite,$type,enc]} | $(mib "$r_used") | $(mib "$m_used") | $(ratio "$m_used" "$r_used") | $r_per/$m_per | $(ratio "$m_per" "$r_per") | $(mib "$r_rss") | $(mib "$m_rss") | $(ratio "$m_rss" "$r_rss") | $(mib "${mem[redis,$type,base_used]}")/$(mib "${mem[redmite,$type,base_used]}"), $(mib "${mem[redis,$type,base_rss]}")/$(mib "${mem[redmite,$type,base_rss]}") |"
+done

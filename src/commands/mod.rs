@@ -22,6 +22,7 @@ mod list;
 mod pubsub;
 mod server;
 mod set;
+mod sort;
 mod string;
 mod tx;
 mod zset;

@@ -344,6 +344,7 @@ fn families() -> impl Iterator<Item = &'static Command> {
         super::list::COMMANDS,
         super::hash::COMMANDS,
         super::set::COMMANDS,
+        super::sort::COMMANDS,
         super::zset::COMMANDS,
         super::geo::COMMANDS,
         super::bitmap::COMMANDS,
