@@ -66,6 +66,9 @@ pub fn parse_request(
                     other => return Ok(other),
                 }
             }
+            if let Some(args) = whole_request(buf, limits) {
+                return Ok(Some(args));
+            }
             let Some(count) = parse_header(buf, b"mbulk count")? else {
                 return Ok(None);
             };
@@ -126,6 +129,67 @@ pub fn parse_request(
             dec.remaining = Some(remaining - 1);
         }
     }
+}
+
+/// The common case: a whole, well-formed multibulk request is already in `buf`. It is
+/// split off with one `split_to` and its arguments are slices of it, instead of one
+/// split per argument. Anything unusual (incomplete, malformed, large, unauthenticated
+/// limits) returns `None` and goes through the general path, which has the error texts.
+fn whole_request(buf: &mut BytesMut, limits: &Limits) -> Option<Vec<Bytes>> {
+    /// Parses `<digits>\r\n` at `pos`; returns the value and the position after it.
+    fn number(b: &[u8], mut pos: usize) -> Option<(usize, usize)> {
+        let start = pos;
+        let mut v: usize = 0;
+        while let Some(&c) = b.get(pos) {
+            if !c.is_ascii_digit() || pos - start >= 10 {
+                break;
+            }
+            v = v * 10 + usize::from(c - b'0');
+            pos += 1;
+        }
+        if pos == start || b.get(pos) != Some(&b'\r') || b.get(pos + 1) != Some(&b'\n') {
+            return None;
+        }
+        // Leading zeros are what the general path rejects; leave them to it.
+        if b[start] == b'0' && pos - start > 1 {
+            return None;
+        }
+        Some((v, pos + 2))
+    }
+    let b = &buf[..];
+    let (count, mut pos) = number(b, 1)?;
+    if count == 0 || count > 1024 || (!limits.authenticated && count > 10) {
+        return None;
+    }
+    let mut spans = [(0usize, 0usize); 16];
+    let mut more: Vec<(usize, usize)> = Vec::new();
+    for i in 0..count {
+        if b.get(pos) != Some(&b'$') {
+            return None;
+        }
+        let (len, body) = number(b, pos + 1)?;
+        if len > limits.max_bulk_len || (!limits.authenticated && len > 16384) {
+            return None;
+        }
+        let end = body.checked_add(len)?.checked_add(2)?;
+        if end > b.len() {
+            return None;
+        }
+        if i < spans.len() {
+            spans[i] = (body, len);
+        } else {
+            more.push((body, len));
+        }
+        pos = end;
+    }
+    let frame = buf.split_to(pos).freeze();
+    Some(
+        spans[..count.min(spans.len())]
+            .iter()
+            .chain(more.iter())
+            .map(|&(at, len)| frame.slice(at..at + len))
+            .collect(),
+    )
 }
 
 fn err(msg: &str) -> ProtocolError {
