@@ -80,6 +80,9 @@ pub struct Client {
     pub outbox: Option<crate::store::pubsub::Outbox>,
     /// Subscribed channels, patterns and shard channels (CLIENT LIST sub/psub/ssub).
     pub subs: (usize, usize, usize),
+    /// In a registry snapshot: how many commands the client has queued in MULTI (the
+    /// snapshot does not copy the queue itself).
+    pub queued: Option<usize>,
 }
 
 impl Client {
@@ -109,6 +112,7 @@ impl Client {
             watched: Vec::new(),
             outbox: None,
             subs: (0, 0, 0),
+            queued: None,
         }
     }
 
@@ -164,7 +168,7 @@ impl Client {
             self.subs.0,
             self.subs.1,
             self.subs.2,
-            self.multi.as_ref().map_or(-1, |q| q.len() as i64),
+            self.multi.as_ref().map(Vec::len).or(self.queued).map_or(-1, |n| n as i64),
             self.qbuf,
             16384usize.saturating_sub(self.qbuf),
             self.qbuf + 2 * 16384 + 1024,
@@ -294,9 +298,37 @@ impl Registry {
         kill
     }
 
-    pub fn update(&mut self, client: &Client) {
-        if let Some(r) = self.clients.get_mut(&client.id) {
-            r.snapshot.clone_from(client);
+    /// Refreshes a client's snapshot after a batch. Runs once per batch (once per
+    /// command without pipelining), so it copies the fields CLIENT LIST shows and
+    /// never the queued transaction or the addresses, which do not change.
+    pub fn update(&mut self, c: &Client) {
+        let Some(r) = self.clients.get_mut(&c.id) else {
+            return;
+        };
+        let s = &mut r.snapshot;
+        s.db = c.db;
+        s.proto = c.proto;
+        s.authenticated = c.authenticated;
+        s.last_interaction_ms = c.last_interaction_ms;
+        s.reply_mode = c.reply_mode;
+        s.no_evict = c.no_evict;
+        s.no_touch = c.no_touch;
+        s.last_cmd = c.last_cmd;
+        s.qbuf = c.qbuf;
+        s.close_after_reply = c.close_after_reply;
+        s.origin = c.origin;
+        s.levels = c.levels;
+        s.multi_error = c.multi_error;
+        s.subs = c.subs;
+        s.queued = c.multi.as_ref().map(Vec::len);
+        for (dst, src) in [
+            (&mut s.name, &c.name),
+            (&mut s.lib_name, &c.lib_name),
+            (&mut s.lib_ver, &c.lib_ver),
+        ] {
+            if dst != src {
+                dst.clone_from(src);
+            }
         }
     }
 
