@@ -455,28 +455,9 @@ pub fn parse_seed(s: &str) -> Result<Seed, String> {
     })
 }
 
-/// Parses a byte count with Redis's optional unit (`k`, `kb`, `m`, `mb`, `g`, `gb`).
-pub fn parse_memory(s: &str) -> Option<u64> {
-    let lower = s.to_ascii_lowercase();
-    let split = lower
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(lower.len());
-    let (digits, unit) = lower.split_at(split);
-    if digits.is_empty() {
-        return None;
-    }
-    let mult: u64 = match unit {
-        "" | "b" => 1,
-        "k" => 1000,
-        "kb" => 1024,
-        "m" => 1000 * 1000,
-        "mb" => 1024 * 1024,
-        "g" => 1000 * 1000 * 1000,
-        "gb" => 1024 * 1024 * 1024,
-        _ => return None,
-    };
-    digits.parse::<u64>().ok()?.checked_mul(mult)
-}
+/// Byte counts take Redis's units (`k`, `kb`, `m`, `mb`, `g`, `gb`); the parser is the one
+/// `CONFIG SET` uses.
+pub use crate::params::parse_memory;
 
 /// Reads typed values out of the raw scalars, collecting warnings; every error names the line.
 struct Resolver<'a> {
