@@ -353,17 +353,29 @@ pub(super) fn scan_cursor(arg: &[u8]) -> Result<u64, CmdError> {
     super::keys::parse_cursor(arg).ok_or_else(|| CmdError::err("invalid cursor"))
 }
 
-/// The MATCH and COUNT options of HSCAN/SSCAN (`args` starts after the cursor).
+/// The options of the SCAN family (`args` starts after the cursor): MATCH and COUNT,
+/// and TYPE for SCAN itself.
 pub(super) struct ScanOpts<'a> {
     pub count: usize,
     pub pattern: Option<&'a Bytes>,
+    pub type_name: Option<&'a Bytes>,
 }
 
 impl<'a> ScanOpts<'a> {
+    /// MATCH and COUNT (HSCAN, SSCAN, ZSCAN).
     pub(super) fn parse(args: &'a [Bytes]) -> Result<ScanOpts<'a>, CmdError> {
+        Self::parse_with(args, false)
+    }
+
+    /// MATCH, COUNT and, when `allow_type`, TYPE (SCAN).
+    pub(super) fn parse_with(
+        args: &'a [Bytes],
+        allow_type: bool,
+    ) -> Result<ScanOpts<'a>, CmdError> {
         let mut o = ScanOpts {
             count: 10,
             pattern: None,
+            type_name: None,
         };
         let mut i = 0;
         while i < args.len() {
@@ -376,6 +388,8 @@ impl<'a> ScanOpts<'a> {
                 o.count = usize::try_from(n).unwrap_or(usize::MAX);
             } else if is_kw(&args[i], "match") && has_value {
                 o.pattern = Some(&args[i + 1]).filter(|p| p.as_ref() != b"*");
+            } else if allow_type && is_kw(&args[i], "type") && has_value {
+                o.type_name = Some(&args[i + 1]);
             } else {
                 return Err(CmdError::Syntax);
             }

@@ -384,26 +384,9 @@ pub(super) fn parse_cursor(arg: &[u8]) -> Option<u64> {
 
 fn scan(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     let mut cursor = parse_cursor(&args[1]).ok_or_else(|| CmdError::err("invalid cursor"))?;
-    let mut count: i64 = 10;
-    let mut pattern: Option<&Bytes> = None;
-    let mut type_name: Option<&Bytes> = None;
-    let mut i = 2;
-    while i < args.len() {
-        let has_value = i + 1 < args.len();
-        if is_kw(&args[i], "count") && has_value {
-            count = arg_i64(&args[i + 1])?;
-            if count < 1 {
-                return Err(CmdError::Syntax);
-            }
-        } else if is_kw(&args[i], "match") && has_value {
-            pattern = Some(&args[i + 1]).filter(|p| p.as_ref() != b"*");
-        } else if is_kw(&args[i], "type") && has_value {
-            type_name = Some(&args[i + 1]);
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        i += 2;
-    }
+    let opts = super::hash::ScanOpts::parse_with(&args[2..], true)?;
+    let count = i64::try_from(opts.count).unwrap_or(i64::MAX);
+    let (pattern, type_name) = (opts.pattern, opts.type_name);
 
     // Visit buckets until about COUNT keys were seen or the cursor wraps, giving up
     // after 10 x COUNT calls on a sparse table, as Redis does.

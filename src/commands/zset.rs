@@ -1399,23 +1399,9 @@ fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
             Reply::Array(Vec::new()),
         ]));
     };
-    let mut count: i64 = 10;
-    let mut pattern: Option<&Bytes> = None;
-    let mut i = 3;
-    while i < args.len() {
-        let has_value = i + 1 < args.len();
-        if is_kw(&args[i], "count") && has_value {
-            count = arg_i64(&args[i + 1])?;
-            if count < 1 {
-                return Err(CmdError::Syntax);
-            }
-        } else if is_kw(&args[i], "match") && has_value {
-            pattern = Some(&args[i + 1]).filter(|p| p.as_ref() != b"*");
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        i += 2;
-    }
+    let opts = super::hash::ScanOpts::parse(&args[3..])?;
+    let count = i64::try_from(opts.count).unwrap_or(i64::MAX);
+    let pattern = opts.pattern;
     let mut found: Vec<(Bytes, f64)> = Vec::new();
     if z.is_listpack() {
         // A listpack is returned whole in one call, as Redis does.
