@@ -28,39 +28,26 @@ const ORDER: &[&str] = &[
     "keyspace",
 ];
 
-/// Sections printed by plain `INFO` / `INFO default`.
-const DEFAULT: &[&str] = &[
-    "server",
-    "clients",
-    "memory",
-    "persistence",
-    "stats",
-    "replication",
-    "cpu",
-    "modules",
-    "errorstats",
-    "cluster",
-    "keyspace",
-];
-
-/// Added by `INFO all` and `INFO everything`.
+/// Added by `INFO all` and `INFO everything`; every other section of [`ORDER`] is
+/// printed by plain `INFO` / `INFO default`.
 const EXTRA: &[&str] = &["commandstats", "latencystats"];
+
+fn defaults() -> impl Iterator<Item = &'static str> {
+    ORDER.iter().copied().filter(|s| !EXTRA.contains(s))
+}
 
 /// Renders the requested sections (lower-case names; empty = default).
 pub fn render(store: &Store, now_ms: u64, requested: &[String]) -> String {
     let mut wanted: Vec<&str> = Vec::new();
     if requested.is_empty() {
-        wanted.extend(DEFAULT);
+        wanted.extend(defaults());
     }
     for r in requested {
         match r.as_str() {
-            "default" => wanted.extend(DEFAULT),
-            "all" | "everything" => {
-                wanted.extend(DEFAULT);
-                wanted.extend(EXTRA);
-            }
+            "default" => wanted.extend(defaults()),
+            "all" | "everything" => wanted.extend(ORDER),
             other => {
-                if let Some(s) = DEFAULT.iter().chain(EXTRA).find(|s| **s == other) {
+                if let Some(s) = ORDER.iter().find(|s| **s == other) {
                     wanted.push(s);
                 }
             }

@@ -6,11 +6,14 @@
 //! (and their temporary files removed) when the test's [`Nodes`] is dropped, also on
 //! panic. Conditions are polled with a deadline; nothing sleeps for a fixed time.
 
+mod common;
+
+use common::poll_until as poll;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// One running node and where it listens.
 struct Node {
@@ -178,19 +181,6 @@ impl Drop for Nodes {
             }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn poll(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -397,25 +397,7 @@ impl Cluster {
             .levels
             .unwrap_or((self.read_level(), self.write_level()));
         if is_write {
-            ctx.replicate = self.has_peers();
-            let reply = dispatch(ctx, args);
-            ctx.replicate = false;
-            let effects = std::mem::take(&mut ctx.effects);
-            if effects.is_empty() {
-                return Slot::Ready(reply);
-            }
-            self.stats
-                .replicated_writes
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let waits = self.replicate(
-                ctx.client.db as u8,
-                ctx.client.proto,
-                &effects,
-                first_key,
-                write_level,
-                entry,
-            );
-            self.quorum(write_level, ctx.client.proto, reply, waits)
+            self.write(ctx, args, write_level)
         } else if entry.cmd.has(flags::READONLY) && read_level != Level::DcOne && self.has_peers() {
             let reply = dispatch(ctx, args);
             let waits = self.fan_out_read(
@@ -447,22 +429,26 @@ impl Cluster {
                 }
             }
         }
+        let write_level = ctx.client.levels.map_or(self.write_level(), |l| l.1);
+        self.write(ctx, args, write_level)
+    }
+
+    /// Runs a command that may write, then replicates the effects it recorded (the
+    /// command itself, a handler's rewrite, or an EXEC's `MULTI`…`EXEC`) to the other
+    /// replicas, routed by the first key they write, and waits as `level` asks.
+    fn write(&self, ctx: &mut Ctx, args: &[Bytes], level: Level) -> Slot {
         ctx.replicate = self.has_peers();
         let reply = dispatch(ctx, args);
         ctx.replicate = false;
         let effects = std::mem::take(&mut ctx.effects);
-        let Some(entry) = effects
-            .iter()
-            .find_map(|e| resolve(e).ok().filter(|en| en.cmd.has(flags::WRITE)))
-        else {
+        if effects.is_empty() {
             return Slot::Ready(reply);
-        };
-        let first_key = effects.iter().find_map(|e| {
+        }
+        let route_key = effects.iter().find_map(|e| {
             resolve(e)
                 .ok()
                 .and_then(|en| en.cmd.key_positions(e).first().map(|&i| e[i].clone()))
         });
-        let write_level = ctx.client.levels.map_or(self.write_level(), |l| l.1);
         self.stats
             .replicated_writes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -470,11 +456,10 @@ impl Cluster {
             ctx.client.db as u8,
             ctx.client.proto,
             &effects,
-            first_key.as_deref(),
-            write_level,
-            entry,
+            route_key.as_deref(),
+            level,
         );
-        self.quorum(write_level, ctx.client.proto, reply, waits)
+        self.quorum(level, ctx.client.proto, reply, waits)
     }
 
     /// Runs a `BROADCAST` command (PUBLISH) here and sends it, fire-and-forget, to
@@ -579,7 +564,6 @@ impl Cluster {
         effects: &[Vec<Bytes>],
         key: Option<&[u8]>,
         level: Level,
-        _entry: Entry,
     ) -> Vec<(usize, Option<oneshot::Receiver<PeerReply>>)> {
         let payload = encode_commands(effects);
         let ext = RedmiteExt {

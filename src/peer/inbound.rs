@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tracing::{debug, warn};
+use tokio::net::TcpStream;
+use tracing::debug;
 
 use super::codec::{self, Frame, MsgType, RedmiteExt};
 use crate::clients::{Client, Origin};
@@ -20,28 +20,11 @@ use crate::resp::{encode, Reply};
 use crate::server::Shared;
 use crate::store::unix_ms;
 
-/// Accepts peer connections until shutdown.
-pub async fn listen(listener: TcpListener, shared: Arc<Shared>) {
-    let mut stop = shared.shutdown.subscribe();
-    loop {
-        let accepted = tokio::select! {
-            r = listener.accept() => r,
-            _ = stop.wait_for(|s| *s) => return,
-        };
-        match accepted {
-            Ok((stream, addr)) => {
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    if let Err(why) = serve(stream, shared).await {
-                        debug!(%addr, "peer connection closed: {why}");
-                    }
-                });
-            }
-            Err(e) => {
-                warn!("peer accept failed: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-        }
+/// Serves one inbound peer connection until it closes (the accept loop is the
+/// server's, shared with the client ports).
+pub async fn serve_peer(stream: TcpStream, addr: std::net::SocketAddr, shared: Arc<Shared>) {
+    if let Err(why) = serve(stream, shared).await {
+        debug!(%addr, "peer connection closed: {why}");
     }
 }
 

@@ -76,10 +76,7 @@ pub async fn run(
         }
     }
     for (listener, role) in listeners {
-        match role {
-            Role::Peer => tokio::spawn(crate::peer::inbound::listen(listener, shared.clone())),
-            _ => tokio::spawn(accept_loop(listener, role, shared.clone())),
-        };
+        tokio::spawn(accept_loop(listener, role, shared.clone()));
     }
     let mut stop = shared.shutdown.subscribe();
     tokio::select! {
@@ -102,9 +99,12 @@ async fn accept_loop(listener: TcpListener, role: Role, shared: Arc<Shared>) {
         match accepted {
             Ok((stream, peer)) => {
                 let shared = shared.clone();
-                tokio::spawn(async move {
-                    conn::serve(stream, peer, role, shared).await;
-                });
+                match role {
+                    Role::Peer => {
+                        tokio::spawn(crate::peer::inbound::serve_peer(stream, peer, shared))
+                    }
+                    _ => tokio::spawn(conn::serve(stream, peer, role, shared)),
+                };
             }
             Err(e) => {
                 // EMFILE and friends: back off briefly instead of spinning.
