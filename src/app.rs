@@ -19,6 +19,12 @@ use crate::store::Store;
 
 /// Runs the program described by `cli` to completion.
 pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Some(crate::cli::Command::Healthcheck { addr, timeout_ms }) = &cli.command {
+        return Ok(crate::healthcheck::run(&crate::healthcheck::Options {
+            addr: addr.clone(),
+            timeout: std::time::Duration::from_millis(*timeout_ms),
+        }));
+    }
     if cli.mbuf_size.is_some() || cli.max_msgs.is_some() || cli.admin.is_some() {
         eprintln!("redmite: -m, -M and -x are deprecated Dynomite options and are ignored");
     }

@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 use crate::params::{self, Params};
 
@@ -59,6 +59,24 @@ pub struct Cli {
     /// Redis-style `--name value` overrides, filled by [`parse`].
     #[arg(skip)]
     pub overrides: Vec<(String, String)>,
+    /// A tool instead of the server.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Tools the binary runs instead of the server.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Exit 0 if a server at ADDR answers PING, 1 otherwise (for container health checks,
+    /// which have no redis-cli in the image).
+    Healthcheck {
+        /// The client (RESP) port to check.
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8102")]
+        addr: String,
+        /// Give up after this many milliseconds.
+        #[arg(long, value_name = "MS", default_value_t = 1000)]
+        timeout_ms: u64,
+    },
 }
 
 /// Parses `argv`: Redis-style parameter overrides are taken out first, the rest goes
@@ -165,5 +183,18 @@ mod tests {
         assert_eq!(cli.conf_file, Some(PathBuf::from("conf/redis_single.yml")));
         assert_eq!(cli.verbosity, 5);
         assert!(cli.test_conf);
+    }
+
+    #[test]
+    fn healthcheck_is_a_subcommand() {
+        let cli = parse(v(&["redmite", "healthcheck", "--addr", "10.0.0.1:8102"]));
+        assert!(matches!(
+            cli.command,
+            Some(Command::Healthcheck { ref addr, timeout_ms: 1000 }) if addr == "10.0.0.1:8102"
+        ));
+        assert!(cli.positional_conf.is_none());
+        let cli = parse(v(&["redmite", "redis.conf"]));
+        assert!(cli.command.is_none());
+        assert_eq!(cli.positional_conf, Some(PathBuf::from("redis.conf")));
     }
 }

@@ -6,6 +6,7 @@
 //! - [`store`]: the keyspace (databases, values, expiry); no I/O, no async.
 //! - [`commands`]: the command table, the one dispatch gate, and the handlers.
 //! - [`server`]: listener, connections, background cron.
+//! - [`healthcheck`]: `redmite healthcheck`, the probe container images run.
 //! - [`params`]: Redis-style runtime parameters (CONFIG GET/SET, `--name value`).
 //! - [`clients`], [`info`], [`num`], [`glob`]: supporting pieces.
 //!
@@ -18,6 +19,7 @@ pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod glob;
+pub mod healthcheck;
 pub mod info;
 pub mod num;
 pub mod params;
