@@ -15,6 +15,7 @@ use crate::params::{self, Params};
 #[command(
     name = "redmite",
     version,
+    disable_help_subcommand = true,
     about = "Redis-compatible in-memory store with Dynomite-style multi-DC replication",
     after_help = "Any Redis parameter redmite honours can also be given as --name value \
                   (for example --port 6380 --requirepass secret --databases 32)."
