@@ -490,7 +490,7 @@ fn find_in_shape(z: &ZSetValue, shape: &Shape, limit: usize) -> Vec<Found> {
         for (m, s) in z.iter_from(a, false).take(b - a) {
             if let Some((lon, lat, dist)) = shape.contains(s) {
                 out.push(Found {
-                    member: m.clone(),
+                    member: Bytes::copy_from_slice(m),
                     score: s,
                     lon,
                     lat,

@@ -155,7 +155,7 @@ fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
 }
 
 fn hget(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
-    let v = read_hash(ctx, &args[1])?.and_then(|h| h.get(&args[2]).cloned());
+    let v = read_hash(ctx, &args[1])?.and_then(|h| h.get(&args[2]).map(Bytes::copy_from_slice));
     Ok(v.map_or(Reply::Nil, Reply::Bulk))
 }
 
@@ -166,7 +166,7 @@ fn hmget(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
             .iter()
             .map(|f| {
                 h.and_then(|h| h.get(f))
-                    .map_or(Reply::Nil, |v| Reply::Bulk(v.clone()))
+                    .map_or(Reply::Nil, |v| Reply::Bulk(Bytes::copy_from_slice(v)))
             })
             .collect(),
     ))
@@ -198,7 +198,7 @@ fn hlen(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
 fn hstrlen(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     let n = read_hash(ctx, &args[1])?
         .and_then(|h| h.get(&args[2]))
-        .map_or(0, Bytes::len);
+        .map_or(0, <[u8]>::len);
     Ok(Reply::Int(n as i64))
 }
 
@@ -210,14 +210,14 @@ fn hexists(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
 fn hkeys(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     let h = read_hash(ctx, &args[1])?;
     Ok(Reply::bulks(
-        h.into_iter().flat_map(|h| h.iter().map(|(f, _)| f.clone())),
+        h.into_iter().flat_map(|h| h.iter().map(|(f, _)| Bytes::copy_from_slice(f))),
     ))
 }
 
 fn hvals(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     let h = read_hash(ctx, &args[1])?;
     Ok(Reply::bulks(
-        h.into_iter().flat_map(|h| h.iter().map(|(_, v)| v.clone())),
+        h.into_iter().flat_map(|h| h.iter().map(|(_, v)| Bytes::copy_from_slice(v))),
     ))
 }
 
@@ -226,7 +226,7 @@ fn hgetall(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     Ok(Reply::Map(
         h.into_iter()
             .flat_map(|h| h.iter())
-            .map(|(f, v)| (Reply::Bulk(f.clone()), Reply::Bulk(v.clone())))
+            .map(|(f, v)| (Reply::bulk_from(f), Reply::bulk_from(v)))
             .collect(),
     ))
 }
@@ -293,7 +293,7 @@ pub(super) fn arg_count(arg: &[u8]) -> Result<i64, CmdError> {
 fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     let mut rng = rand::rng();
     if args.len() == 2 {
-        let f = read_hash(ctx, &args[1])?.and_then(|h| h.random(&mut rng).map(|(f, _)| f.clone()));
+        let f = read_hash(ctx, &args[1])?.and_then(|h| h.random(&mut rng).map(|(f, _)| Bytes::copy_from_slice(f)));
         return Ok(f.map_or(Reply::Nil, Reply::Bulk));
     }
     let l = arg_count(&args[2])?;
@@ -309,7 +309,7 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
         return Ok(Reply::Array(Vec::new()));
     };
     let count = l.unsigned_abs() as usize;
-    let pick: Vec<(&Bytes, &Bytes)> = if l < 0 || count == 1 {
+    let pick: Vec<(&[u8], &[u8])> = if l < 0 || count == 1 {
         // Repetitions allowed: independent draws.
         (0..count).filter_map(|_| h.random(&mut rng)).collect()
     } else if count >= h.len() {
@@ -336,7 +336,7 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     };
     let mut out = Vec::with_capacity(pick.len() * if withvalues { 2 } else { 1 });
     for (f, v) in pick {
-        let (f, v) = (Reply::Bulk(f.clone()), Reply::Bulk(v.clone()));
+        let (f, v) = (Reply::bulk_from(f), Reply::bulk_from(v));
         match (withvalues, resp3) {
             (false, _) => out.push(f),
             (true, false) => out.extend([f, v]),
@@ -446,7 +446,9 @@ fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     let budget = opts.count.saturating_mul(20);
     let next = ScanOpts::drive(opts.count, budget, cursor, |c| {
         let before = pairs.len();
-        let next = h.scan_step(c, |f, v| pairs.push((f.clone(), v.clone())));
+        let next = h.scan_step(c, |f, v| {
+            pairs.push((Bytes::copy_from_slice(f), Bytes::copy_from_slice(v)))
+        });
         (next, pairs.len() - before)
     });
     let items = pairs

@@ -195,7 +195,7 @@ fn lookup_pattern(ctx: &mut Ctx, pattern: &[u8], elem: &Bytes) -> Option<Bytes> 
     key.extend_from_slice(postfix);
     let obj = ctx.lookup(&key, Lookup::READ)?;
     match (&obj.value, field) {
-        (Value::Hash(h), Some((_, f))) => h.get(f).cloned(),
+        (Value::Hash(h), Some((_, f))) => h.get(f).map(Bytes::copy_from_slice),
         (Value::Str(s), None) => Some(s.data.clone()),
         _ => None,
     }
@@ -215,7 +215,11 @@ fn sort_generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> Result<Reply, 
         Some(obj) => match &obj.value {
             Value::List(l) => (l.iter().cloned().collect::<Vec<_>>(), false, true),
             Value::Set(s) => (s.iter().collect(), true, false),
-            Value::ZSet(z) => (z.iter().map(|(m, _)| m.clone()).collect(), false, true),
+            Value::ZSet(z) => (
+                z.iter().map(|(m, _)| Bytes::copy_from_slice(m)).collect(),
+                false,
+                true,
+            ),
             _ => return Err(CmdError::WrongType),
         },
     };

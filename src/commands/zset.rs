@@ -719,7 +719,7 @@ fn collect_range(
     };
     z.iter_from(start, rev)
         .take(n)
-        .map(|(m, s)| (m.clone(), s))
+        .map(|(m, s)| (Bytes::copy_from_slice(m), s))
         .collect()
 }
 
@@ -798,7 +798,7 @@ fn zrange_generic(
             Some((start, n)) => z
                 .iter_from(start, rev)
                 .take(n)
-                .map(|(m, s)| (m.clone(), s))
+                .map(|(m, s)| (Bytes::copy_from_slice(m), s))
                 .collect(),
         },
         Parsed::Score(r) => collect_range(z, &r, offset, limit, rev),
@@ -1126,7 +1126,7 @@ fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     }
     let mut rng = rand::rng();
     Ok(get_zset(ctx, &args[1], Lookup::READ)?
-        .and_then(|z| z.random(&mut rng).map(|(m, _)| Reply::Bulk(m.clone())))
+        .and_then(|z| z.random(&mut rng).map(|(m, _)| Reply::bulk_from(m)))
         .unwrap_or(Reply::Nil))
 }
 
@@ -1148,15 +1148,15 @@ fn zrandmember_count(
     let items: Vec<(Bytes, f64)> = if l < 0 || count == 1 {
         // With repetitions, in random order.
         (0..count)
-            .filter_map(|_| z.random(&mut rng).map(|(m, s)| (m.clone(), s)))
+            .filter_map(|_| z.random(&mut rng).map(|(m, s)| (Bytes::copy_from_slice(m), s)))
             .collect()
     } else if count >= size {
         // The whole set, walked from the top as Redis's set-operation iterator does.
-        z.iter_from(0, true).map(|(m, s)| (m.clone(), s)).collect()
+        z.iter_from(0, true).map(|(m, s)| (Bytes::copy_from_slice(m), s)).collect()
     } else {
         rand::seq::index::sample(&mut rng, size as usize, count as usize)
             .into_iter()
-            .filter_map(|r| z.at(r).map(|(m, s)| (m.clone(), s)))
+            .filter_map(|r| z.at(r).map(|(m, s)| (Bytes::copy_from_slice(m), s)))
             .collect()
     };
     Ok(scored_reply(ctx, items, withscores))
@@ -1313,7 +1313,7 @@ fn zsetop_generic(
                             break;
                         }
                     } else {
-                        result.push((m.clone(), score));
+                        result.push((Bytes::copy_from_slice(m), score));
                     }
                 }
             }
@@ -1330,7 +1330,7 @@ fn zsetop_generic(
                     match acc.get_mut(m) {
                         Some(t) => aggregate(t, score, agg),
                         None => {
-                            acc.insert(m.clone(), score);
+                            acc.insert(Bytes::copy_from_slice(m), score);
                         }
                     }
                 }
@@ -1346,7 +1346,7 @@ fn zsetop_generic(
                             .iter()
                             .any(|(z, _)| z.is_some_and(|z| z.score(m).is_some()))
                     })
-                    .map(|(m, s)| (m.clone(), s))
+                    .map(|(m, s)| (Bytes::copy_from_slice(m), s))
                     .collect();
             }
         }
@@ -1405,12 +1405,12 @@ fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     let mut found: Vec<(Bytes, f64)> = Vec::new();
     if z.is_listpack() {
         // A listpack is returned whole in one call, as Redis does.
-        found = z.iter().map(|(m, s)| (m.clone(), s)).collect();
+        found = z.iter().map(|(m, s)| (Bytes::copy_from_slice(m), s)).collect();
         cursor = 0;
     } else {
         let mut budget = count.saturating_mul(10);
         loop {
-            cursor = z.scan(cursor, |m, &s| found.push((m.clone(), s)));
+            cursor = z.scan(cursor, |m, s| found.push((Bytes::copy_from_slice(m), s)));
             if cursor == 0 || budget == 0 || found.len() as i64 >= count {
                 break;
             }
