@@ -31,8 +31,8 @@ impl Oracle {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server (the oracle, 7.0) must be installed for this test");
-        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-            .expect("a valid redis URL");
+        let client =
+            redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("a valid redis URL");
         let oracle = Oracle { child, client };
         let up = poll_until(Duration::from_secs(20), || {
             oracle
@@ -46,7 +46,9 @@ impl Oracle {
     }
 
     fn conn(&self) -> redis::Connection {
-        self.client.get_connection().expect("connect to redis-server")
+        self.client
+            .get_connection()
+            .expect("connect to redis-server")
     }
 }
 

@@ -23,24 +23,32 @@ const G: &str = "hash";
 
 pub(super) const COMMANDS: &[Command] = &[
     Command::new("hset", -4, WRITE | DENYOOM | FAST, (1, 1, 1), G, hset)
+        .key_spec(&["RW", "update"], "")
         .doc("2.0.0", "Set the string value of a hash field"),
-    Command::new("hsetnx", 4, WRITE | DENYOOM | FAST, (1, 1, 1), G, hsetnx).doc(
-        "2.0.0",
-        "Set the value of a hash field, only if the field does not exist",
-    ),
+    Command::new("hsetnx", 4, WRITE | DENYOOM | FAST, (1, 1, 1), G, hsetnx)
+        .key_spec(&["RW", "insert"], "")
+        .doc(
+            "2.0.0",
+            "Set the value of a hash field, only if the field does not exist",
+        ),
     Command::new("hmset", -4, WRITE | DENYOOM | FAST, (1, 1, 1), G, hmset)
+        .key_spec(&["RW", "update"], "")
         .doc("2.0.0", "Set multiple hash fields to multiple values"),
     Command::new("hget", 3, READONLY | FAST, (1, 1, 1), G, hget)
         .doc("2.0.0", "Get the value of a hash field"),
     Command::new("hmget", -3, READONLY | FAST, (1, 1, 1), G, hmget)
         .doc("2.0.0", "Get the values of all the given hash fields"),
     Command::new("hdel", -3, WRITE | FAST, (1, 1, 1), G, hdel)
+        .key_spec(&["RW", "delete"], "")
         .doc("2.0.0", "Delete one or more hash fields"),
     Command::new("hexists", 3, READONLY | FAST, (1, 1, 1), G, hexists)
+        .key_spec(&["RO"], "")
         .doc("2.0.0", "Determine if a hash field exists"),
     Command::new("hlen", 2, READONLY | FAST, (1, 1, 1), G, hlen)
+        .key_spec(&["RO"], "")
         .doc("2.0.0", "Get the number of fields in a hash"),
     Command::new("hstrlen", 3, READONLY | FAST, (1, 1, 1), G, hstrlen)
+        .key_spec(&["RO"], "")
         .doc("3.2.0", "Get the length of the value of a hash field"),
     Command::new("hkeys", 2, READONLY, (1, 1, 1), G, hkeys)
         .doc("2.0.0", "Get all the fields in a hash"),
@@ -48,10 +56,12 @@ pub(super) const COMMANDS: &[Command] = &[
         .doc("2.0.0", "Get all the values in a hash"),
     Command::new("hgetall", 2, READONLY, (1, 1, 1), G, hgetall)
         .doc("2.0.0", "Get all the fields and values in a hash"),
-    Command::new("hincrby", 4, WRITE | DENYOOM | FAST, (1, 1, 1), G, hincrby).doc(
-        "2.0.0",
-        "Increment the integer value of a hash field by the given number",
-    ),
+    Command::new("hincrby", 4, WRITE | DENYOOM | FAST, (1, 1, 1), G, hincrby)
+        .key_spec(&["RW", "access", "update"], "")
+        .doc(
+            "2.0.0",
+            "Increment the integer value of a hash field by the given number",
+        ),
     Command::new(
         "hincrbyfloat",
         4,
@@ -60,6 +70,7 @@ pub(super) const COMMANDS: &[Command] = &[
         G,
         hincrbyfloat,
     )
+    .key_spec(&["RW", "access", "update"], "")
     .doc(
         "2.6.0",
         "Increment the float value of a hash field by the given amount",
@@ -209,16 +220,16 @@ fn hexists(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
 
 fn hkeys(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     let h = read_hash(ctx, &args[1])?;
-    Ok(Reply::bulks(
-        h.into_iter().flat_map(|h| h.iter().map(|(f, _)| Bytes::copy_from_slice(f))),
-    ))
+    Ok(Reply::bulks(h.into_iter().flat_map(|h| {
+        h.iter().map(|(f, _)| Bytes::copy_from_slice(f))
+    })))
 }
 
 fn hvals(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     let h = read_hash(ctx, &args[1])?;
-    Ok(Reply::bulks(
-        h.into_iter().flat_map(|h| h.iter().map(|(_, v)| Bytes::copy_from_slice(v))),
-    ))
+    Ok(Reply::bulks(h.into_iter().flat_map(|h| {
+        h.iter().map(|(_, v)| Bytes::copy_from_slice(v))
+    })))
 }
 
 fn hgetall(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
@@ -293,7 +304,8 @@ pub(super) fn arg_count(arg: &[u8]) -> Result<i64, CmdError> {
 fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     let mut rng = rand::rng();
     if args.len() == 2 {
-        let f = read_hash(ctx, &args[1])?.and_then(|h| h.random(&mut rng).map(|(f, _)| Bytes::copy_from_slice(f)));
+        let f = read_hash(ctx, &args[1])?
+            .and_then(|h| h.random(&mut rng).map(|(f, _)| Bytes::copy_from_slice(f)));
         return Ok(f.map_or(Reply::Nil, Reply::Bulk));
     }
     let l = arg_count(&args[2])?;

@@ -23,7 +23,7 @@ use std::cmp::Ordering;
 
 use bytes::Bytes;
 
-use super::table::{acl, flags::*, Command};
+use super::table::{acl, flags::*, Begin, Command, Find, KeySpec};
 use super::{arg_i64, is_kw, CmdError, Ctx, Lookup};
 use crate::resp::Reply;
 use crate::store::list::{End, ListValue};
@@ -41,10 +41,23 @@ pub(super) const COMMANDS: &[Command] = &[
         (1, 1, 1),
         G,
         sort,
-    )
+    ).key_specs(&[
+        KeySpec::at(1, &["RO", "access"]),
+        KeySpec {
+            notes: "For the optional BY/GET keyword. It is marked 'unknown' because the key names derive from the content of the key we sort",
+            flags: &["RO", "access"],
+            begin: Begin::Unknown,
+            find: Find::Unknown,
+        },
+        KeySpec {
+            notes: "For the optional STORE keyword. It is marked 'unknown' because the keyword can appear anywhere in the argument array",
+            flags: &["OW", "update"],
+            begin: Begin::Unknown,
+            find: Find::Unknown,
+        },
+    ])
     .finder(sort_keys)
     .acl(TYPES)
-    .key_spec(&["RO", "access"], "")
     .doc(
         "1.0.0",
         "Sort the elements in a list, set or sorted set, optionally storing the result",
@@ -56,9 +69,16 @@ pub(super) const COMMANDS: &[Command] = &[
         (1, 1, 1),
         G,
         sort_ro,
-    )
+    ).key_specs(&[
+        KeySpec::at(1, &["RO", "access"]),
+        KeySpec {
+            notes: "For the optional BY/GET keyword. It is marked 'unknown' because the key names derive from the content of the key we sort",
+            flags: &["RO", "access"],
+            begin: Begin::Unknown,
+            find: Find::Unknown,
+        },
+    ])
     .acl(TYPES)
-    .key_spec(&["RO", "access"], "")
     .doc(
         "7.0.0",
         "Sort the elements in a list, set or sorted set. Read-only variant of SORT.",

@@ -202,7 +202,10 @@ impl HashValue {
     /// Field/value pairs: insertion order for a listpack, bucket order otherwise.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         let (lp, table) = match &self.repr {
-            Repr::Listpack(p) => (Some(p.pairs().map(|x| (x.first.str(), x.second.str()))), None),
+            Repr::Listpack(p) => (
+                Some(p.pairs().map(|x| (x.first.str(), x.second.str()))),
+                None,
+            ),
             Repr::Table(d) => (None, Some(d.iter().map(|(f, v)| (&f[..], &v[..])))),
         };
         lp.into_iter().flatten().chain(table.into_iter().flatten())

@@ -241,7 +241,9 @@ mod tests {
 
     #[test]
     fn numbers_round_trip_and_small_ones_are_small() {
-        for n in [0.0, 1.0, -1.0, 63.0, -64.0, 1e15, -MAX_EXACT, MAX_EXACT, 1.5, -2.25] {
+        for n in [
+            0.0, 1.0, -1.0, 63.0, -64.0, 1e15, -MAX_EXACT, MAX_EXACT, 1.5, -2.25,
+        ] {
             let mut v = Vec::new();
             encode_num(&mut v, n);
             assert_eq!(read(&v, 0), (Item::Num(n), v.len()));
@@ -270,7 +272,10 @@ mod tests {
         assert_eq!(got, [(&b"a"[..], &b"1"[..]), (b"b", b"2"), (b"c", b"3")]);
         let b = p.nth(1).map(|x| (x.start, x.end)).unwrap_or_default();
         p.replace(b.0..b.1, &pair_str(b"b", b"a longer value"));
-        assert_eq!(p.nth(1).map(|x| x.second.str()), Some(&b"a longer value"[..]));
+        assert_eq!(
+            p.nth(1).map(|x| x.second.str()),
+            Some(&b"a longer value"[..])
+        );
         let a = p.nth(0).map(|x| (x.start, x.end)).unwrap_or_default();
         p.remove(a.0..a.1, 1);
         assert_eq!(p.len(), 2);

@@ -382,10 +382,8 @@ impl ZSetValue {
     pub fn iter_from(&self, start: usize, rev: bool) -> Iter<'_> {
         match &self.repr {
             Repr::Listpack(p) => {
-                let mut v: Vec<(&[u8], f64)> = p
-                    .pairs()
-                    .map(|x| (x.first.str(), x.second.num()))
-                    .collect();
+                let mut v: Vec<(&[u8], f64)> =
+                    p.pairs().map(|x| (x.first.str(), x.second.num())).collect();
                 if rev {
                     v.reverse();
                 }
