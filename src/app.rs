@@ -108,6 +108,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         std::fs::write(pid, format!("{}\n", std::process::id()))
             .with_context(|| format!("cannot write pid file '{}'", pid.display()))?;
     }
+    crate::info::set_allocator_background_threads(params.get("jemalloc-bg-thread") == Some("yes"));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -101,6 +101,17 @@ pub fn memory_figures() -> (u64, u64, u64, u64) {
     (allocated, active, resident, process_rss())
 }
 
+/// Turns jemalloc's background threads on or off (`jemalloc-bg-thread`, on by
+/// default as in Redis). They return the pages freed by FLUSHALL or DEL to the
+/// system within jemalloc's decay time (10 s); without them pages are only purged
+/// when a later allocation or free happens to trigger it, so an idle server keeps
+/// its peak RSS forever.
+pub fn set_allocator_background_threads(on: bool) {
+    if let Err(e) = tikv_jemalloc_ctl::background_thread::write(on) {
+        tracing::warn!("cannot set jemalloc background_thread to {on}: {e}");
+    }
+}
+
 /// `uname -s -r -m`, as Redis prints it (`Linux 6.1.0 x86_64`).
 fn os_name() -> String {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();

@@ -15,7 +15,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::string::{edit_raw, read_str};
-use super::table::{flags::*, Command};
+use super::table::{flags::*, Command, KeySpec};
 use super::{arg_i64, is_kw, CmdError, Ctx, Lookup};
 use crate::num::parse_i64;
 use crate::resp::Reply;
@@ -25,10 +25,12 @@ use crate::store::Value;
 const G: &str = "bitmap";
 
 pub(super) const COMMANDS: &[Command] = &[
-    Command::new("setbit", 4, WRITE | DENYOOM, (1, 1, 1), G, setbit).doc(
-        "2.2.0",
-        "Sets or clears the bit at offset in the string value stored at key",
-    ),
+    Command::new("setbit", 4, WRITE | DENYOOM, (1, 1, 1), G, setbit)
+        .key_spec(&["RW", "access", "update"], "")
+        .doc(
+            "2.2.0",
+            "Sets or clears the bit at offset in the string value stored at key",
+        ),
     Command::new("getbit", 3, READONLY | FAST, (1, 1, 1), G, getbit).doc(
         "2.2.0",
         "Returns the bit value at offset in the string value stored at key",
@@ -38,11 +40,20 @@ pub(super) const COMMANDS: &[Command] = &[
     Command::new("bitpos", -3, READONLY, (1, 1, 1), G, bitpos)
         .doc("2.8.7", "Find first bit set or clear in a string"),
     Command::new("bitop", -4, WRITE | DENYOOM, (2, -1, 1), G, bitop)
+        .key_specs(&[
+            KeySpec::at(2, &["OW", "update"]),
+            KeySpec::range(3, -1, &["RO", "access"]),
+        ])
         .doc("2.6.0", "Perform bitwise operations between strings"),
-    Command::new("bitfield", -2, WRITE | DENYOOM, (1, 1, 1), G, bitfield).doc(
-        "3.2.0",
-        "Perform arbitrary bitfield integer operations on strings",
-    ),
+    Command::new("bitfield", -2, WRITE | DENYOOM, (1, 1, 1), G, bitfield)
+        .key_spec(
+            &["RW", "access", "update", "variable_flags"],
+            "This command allows both access and modification of the key",
+        )
+        .doc(
+            "3.2.0",
+            "Perform arbitrary bitfield integer operations on strings",
+        ),
     Command::new(
         "bitfield_ro",
         -2,

@@ -12,7 +12,7 @@
 
 use bytes::Bytes;
 
-use super::table::{flags::*, Command};
+use super::table::{flags::*, Begin, Command, Find, KeySpec};
 use super::zset::{get_zset, zadd_generic, AddFlags};
 use super::{arg_f64, arg_i64, is_kw, CmdError, Ctx, Lookup};
 use crate::num::parse_f64;
@@ -23,7 +23,7 @@ use crate::store::zset::{ScoreBound, ScoreRange, ZSetValue};
 const G: &str = "geo";
 
 pub(super) const COMMANDS: &[Command] = &[
-    Command::new("geoadd", -5, WRITE | DENYOOM, (1, 1, 1), G, geoadd).doc(
+    Command::new("geoadd", -5, WRITE | DENYOOM, (1, 1, 1), G, geoadd).key_spec(&["RW", "update"], "").doc(
         "3.2.0",
         "Add one or more geospatial items in the geospatial index represented using a sorted set",
     ),
@@ -46,7 +46,21 @@ pub(super) const COMMANDS: &[Command] = &[
         (1, 1, 1),
         G,
         georadius,
-    )
+    ).key_specs(&[
+        KeySpec::at(1, &["RO", "access"]),
+        KeySpec {
+            notes: "",
+            flags: &["OW", "update"],
+            begin: Begin::Keyword("STORE", 6),
+            find: Find::Range(0, 1, 0),
+        },
+        KeySpec {
+            notes: "",
+            flags: &["OW", "update"],
+            begin: Begin::Keyword("STOREDIST", 6),
+            find: Find::Range(0, 1, 0),
+        },
+    ])
     .finder(georadius_keys)
     .doc(
         "3.2.0",
@@ -61,7 +75,21 @@ pub(super) const COMMANDS: &[Command] = &[
         (1, 1, 1),
         G,
         georadiusbymember,
-    )
+    ).key_specs(&[
+        KeySpec::at(1, &["RO", "access"]),
+        KeySpec {
+            notes: "",
+            flags: &["OW", "update"],
+            begin: Begin::Keyword("STORE", 5),
+            find: Find::Range(0, 1, 0),
+        },
+        KeySpec {
+            notes: "",
+            flags: &["OW", "update"],
+            begin: Begin::Keyword("STOREDIST", 5),
+            find: Find::Range(0, 1, 0),
+        },
+    ])
     .finder(georadiusbymember_keys)
     .doc(
         "3.2.0",
@@ -80,7 +108,10 @@ pub(super) const COMMANDS: &[Command] = &[
         "6.2.0",
         "Query a sorted set representing a geospatial index to fetch members inside an area of a box or a circle.",
     ),
-    Command::new("geosearchstore", -8, WRITE | DENYOOM, (1, 2, 1), G, geosearchstore).doc(
+    Command::new("geosearchstore", -8, WRITE | DENYOOM, (1, 2, 1), G, geosearchstore).key_specs(&[
+        KeySpec::at(1, &["OW", "update"]),
+        KeySpec::at(2, &["RO", "access"]),
+    ]).doc(
         "6.2.0",
         "Query a sorted set representing a geospatial index to fetch members inside an area of a box or a circle, and store the result in another key.",
     ),
@@ -490,7 +521,7 @@ fn find_in_shape(z: &ZSetValue, shape: &Shape, limit: usize) -> Vec<Found> {
         for (m, s) in z.iter_from(a, false).take(b - a) {
             if let Some((lon, lat, dist)) = shape.contains(s) {
                 out.push(Found {
-                    member: m.clone(),
+                    member: Bytes::copy_from_slice(m),
                     score: s,
                     lon,
                     lat,

@@ -23,24 +23,32 @@ const G: &str = "hash";
 
 pub(super) const COMMANDS: &[Command] = &[
     Command::new("hset", -4, WRITE | DENYOOM | FAST, (1, 1, 1), G, hset)
+        .key_spec(&["RW", "update"], "")
         .doc("2.0.0", "Set the string value of a hash field"),
-    Command::new("hsetnx", 4, WRITE | DENYOOM | FAST, (1, 1, 1), G, hsetnx).doc(
-        "2.0.0",
-        "Set the value of a hash field, only if the field does not exist",
-    ),
+    Command::new("hsetnx", 4, WRITE | DENYOOM | FAST, (1, 1, 1), G, hsetnx)
+        .key_spec(&["RW", "insert"], "")
+        .doc(
+            "2.0.0",
+            "Set the value of a hash field, only if the field does not exist",
+        ),
     Command::new("hmset", -4, WRITE | DENYOOM | FAST, (1, 1, 1), G, hmset)
+        .key_spec(&["RW", "update"], "")
         .doc("2.0.0", "Set multiple hash fields to multiple values"),
     Command::new("hget", 3, READONLY | FAST, (1, 1, 1), G, hget)
         .doc("2.0.0", "Get the value of a hash field"),
     Command::new("hmget", -3, READONLY | FAST, (1, 1, 1), G, hmget)
         .doc("2.0.0", "Get the values of all the given hash fields"),
     Command::new("hdel", -3, WRITE | FAST, (1, 1, 1), G, hdel)
+        .key_spec(&["RW", "delete"], "")
         .doc("2.0.0", "Delete one or more hash fields"),
     Command::new("hexists", 3, READONLY | FAST, (1, 1, 1), G, hexists)
+        .key_spec(&["RO"], "")
         .doc("2.0.0", "Determine if a hash field exists"),
     Command::new("hlen", 2, READONLY | FAST, (1, 1, 1), G, hlen)
+        .key_spec(&["RO"], "")
         .doc("2.0.0", "Get the number of fields in a hash"),
     Command::new("hstrlen", 3, READONLY | FAST, (1, 1, 1), G, hstrlen)
+        .key_spec(&["RO"], "")
         .doc("3.2.0", "Get the length of the value of a hash field"),
     Command::new("hkeys", 2, READONLY, (1, 1, 1), G, hkeys)
         .doc("2.0.0", "Get all the fields in a hash"),
@@ -48,10 +56,12 @@ pub(super) const COMMANDS: &[Command] = &[
         .doc("2.0.0", "Get all the values in a hash"),
     Command::new("hgetall", 2, READONLY, (1, 1, 1), G, hgetall)
         .doc("2.0.0", "Get all the fields and values in a hash"),
-    Command::new("hincrby", 4, WRITE | DENYOOM | FAST, (1, 1, 1), G, hincrby).doc(
-        "2.0.0",
-        "Increment the integer value of a hash field by the given number",
-    ),
+    Command::new("hincrby", 4, WRITE | DENYOOM | FAST, (1, 1, 1), G, hincrby)
+        .key_spec(&["RW", "access", "update"], "")
+        .doc(
+            "2.0.0",
+            "Increment the integer value of a hash field by the given number",
+        ),
     Command::new(
         "hincrbyfloat",
         4,
@@ -60,6 +70,7 @@ pub(super) const COMMANDS: &[Command] = &[
         G,
         hincrbyfloat,
     )
+    .key_spec(&["RW", "access", "update"], "")
     .doc(
         "2.6.0",
         "Increment the float value of a hash field by the given amount",
@@ -155,7 +166,7 @@ fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
 }
 
 fn hget(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
-    let v = read_hash(ctx, &args[1])?.and_then(|h| h.get(&args[2]).cloned());
+    let v = read_hash(ctx, &args[1])?.and_then(|h| h.get(&args[2]).map(Bytes::copy_from_slice));
     Ok(v.map_or(Reply::Nil, Reply::Bulk))
 }
 
@@ -166,7 +177,7 @@ fn hmget(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
             .iter()
             .map(|f| {
                 h.and_then(|h| h.get(f))
-                    .map_or(Reply::Nil, |v| Reply::Bulk(v.clone()))
+                    .map_or(Reply::Nil, |v| Reply::Bulk(Bytes::copy_from_slice(v)))
             })
             .collect(),
     ))
@@ -198,7 +209,7 @@ fn hlen(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
 fn hstrlen(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     let n = read_hash(ctx, &args[1])?
         .and_then(|h| h.get(&args[2]))
-        .map_or(0, Bytes::len);
+        .map_or(0, <[u8]>::len);
     Ok(Reply::Int(n as i64))
 }
 
@@ -209,16 +220,16 @@ fn hexists(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
 
 fn hkeys(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     let h = read_hash(ctx, &args[1])?;
-    Ok(Reply::bulks(
-        h.into_iter().flat_map(|h| h.iter().map(|(f, _)| f.clone())),
-    ))
+    Ok(Reply::bulks(h.into_iter().flat_map(|h| {
+        h.iter().map(|(f, _)| Bytes::copy_from_slice(f))
+    })))
 }
 
 fn hvals(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     let h = read_hash(ctx, &args[1])?;
-    Ok(Reply::bulks(
-        h.into_iter().flat_map(|h| h.iter().map(|(_, v)| v.clone())),
-    ))
+    Ok(Reply::bulks(h.into_iter().flat_map(|h| {
+        h.iter().map(|(_, v)| Bytes::copy_from_slice(v))
+    })))
 }
 
 fn hgetall(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
@@ -226,7 +237,7 @@ fn hgetall(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     Ok(Reply::Map(
         h.into_iter()
             .flat_map(|h| h.iter())
-            .map(|(f, v)| (Reply::Bulk(f.clone()), Reply::Bulk(v.clone())))
+            .map(|(f, v)| (Reply::bulk_from(f), Reply::bulk_from(v)))
             .collect(),
     ))
 }
@@ -293,7 +304,8 @@ pub(super) fn arg_count(arg: &[u8]) -> Result<i64, CmdError> {
 fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     let mut rng = rand::rng();
     if args.len() == 2 {
-        let f = read_hash(ctx, &args[1])?.and_then(|h| h.random(&mut rng).map(|(f, _)| f.clone()));
+        let f = read_hash(ctx, &args[1])?
+            .and_then(|h| h.random(&mut rng).map(|(f, _)| Bytes::copy_from_slice(f)));
         return Ok(f.map_or(Reply::Nil, Reply::Bulk));
     }
     let l = arg_count(&args[2])?;
@@ -309,7 +321,7 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
         return Ok(Reply::Array(Vec::new()));
     };
     let count = l.unsigned_abs() as usize;
-    let pick: Vec<(&Bytes, &Bytes)> = if l < 0 || count == 1 {
+    let pick: Vec<(&[u8], &[u8])> = if l < 0 || count == 1 {
         // Repetitions allowed: independent draws.
         (0..count).filter_map(|_| h.random(&mut rng)).collect()
     } else if count >= h.len() {
@@ -336,7 +348,7 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     };
     let mut out = Vec::with_capacity(pick.len() * if withvalues { 2 } else { 1 });
     for (f, v) in pick {
-        let (f, v) = (Reply::Bulk(f.clone()), Reply::Bulk(v.clone()));
+        let (f, v) = (Reply::bulk_from(f), Reply::bulk_from(v));
         match (withvalues, resp3) {
             (false, _) => out.push(f),
             (true, false) => out.extend([f, v]),
@@ -446,7 +458,9 @@ fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     let budget = opts.count.saturating_mul(20);
     let next = ScanOpts::drive(opts.count, budget, cursor, |c| {
         let before = pairs.len();
-        let next = h.scan_step(c, |f, v| pairs.push((f.clone(), v.clone())));
+        let next = h.scan_step(c, |f, v| {
+            pairs.push((Bytes::copy_from_slice(f), Bytes::copy_from_slice(v)))
+        });
         (next, pairs.len() - before)
     });
     let items = pairs

@@ -15,7 +15,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::string::edit_raw;
-use super::table::{flags::*, Command};
+use super::table::{flags::*, Command, KeySpec};
 use super::{lossy, CmdError, Ctx, Lookup};
 use crate::resp::Reply;
 use crate::store::hll::{self, Corrupt, Encoding};
@@ -25,15 +25,18 @@ use crate::store::Value;
 const G: &str = "hyperloglog";
 
 pub(super) const COMMANDS: &[Command] = &[
-    Command::new("pfadd", -2, WRITE | DENYOOM | FAST, (1, 1, 1), G, pfadd).doc(
+    Command::new("pfadd", -2, WRITE | DENYOOM | FAST, (1, 1, 1), G, pfadd).key_spec(&["RW", "insert"], "").doc(
         "2.8.9",
         "Adds the specified elements to the specified HyperLogLog.",
     ),
-    Command::new("pfcount", -2, READONLY, (1, -1, 1), G, pfcount).doc(
+    Command::new("pfcount", -2, READONLY, (1, -1, 1), G, pfcount).key_spec(&["RW", "access"], "RW because it may change the internal representation of the key, and propagate to replicas").doc(
         "2.8.9",
         "Return the approximated cardinality of the set(s) observed by the HyperLogLog at key(s).",
     ),
-    Command::new("pfmerge", -2, WRITE | DENYOOM, (1, -1, 1), G, pfmerge)
+    Command::new("pfmerge", -2, WRITE | DENYOOM, (1, -1, 1), G, pfmerge).key_specs(&[
+        KeySpec::at(1, &["RW", "access", "insert"]),
+        KeySpec::range(2, -1, &["RO", "access"]),
+    ])
         .doc("2.8.9", "Merge N different HyperLogLogs into a single one."),
     Command::new("pfdebug", 3, WRITE | DENYOOM | ADMIN, (2, 2, 1), G, pfdebug).doc(
         "2.8.9",

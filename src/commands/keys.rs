@@ -8,7 +8,7 @@
 
 use bytes::Bytes;
 
-use super::table::{flags::*, Command};
+use super::table::{flags::*, Command, KeySpec};
 use super::{arg_i64, is_kw, lossy, CmdError, Ctx, Lookup};
 use crate::glob::glob_match;
 use crate::num::parse_i64;
@@ -23,25 +23,25 @@ pub(super) const COMMANDS: &[Command] = &[
         .doc("1.0.0", "Delete a key")
         .key_spec(&["RM", "delete"], "")
         .tips(&["request_policy:multi_shard", "response_policy:agg_sum"]),
-    Command::new("unlink", -2, WRITE | FAST | SPLIT, (1, -1, 1), G, del).doc(
+    Command::new("unlink", -2, WRITE | FAST | SPLIT, (1, -1, 1), G, del).key_spec(&["RM", "delete"], "").doc(
         "4.0.0",
         "Delete a key asynchronously in another thread. Otherwise it is just as DEL, but non blocking.",
     ),
-    Command::new("exists", -2, READONLY | FAST | SPLIT, (1, -1, 1), G, exists)
+    Command::new("exists", -2, READONLY | FAST | SPLIT, (1, -1, 1), G, exists).key_spec(&["RO"], "")
         .doc("1.0.0", "Determine if a key exists"),
-    Command::new("touch", -2, READONLY | FAST | SPLIT, (1, -1, 1), G, touch).doc(
+    Command::new("touch", -2, READONLY | FAST | SPLIT, (1, -1, 1), G, touch).key_spec(&["RO"], "").doc(
         "3.2.1",
         "Alters the last access time of a key(s). Returns the number of existing keys specified.",
     ),
-    Command::new("type", 2, READONLY | FAST, (1, 1, 1), G, type_cmd)
+    Command::new("type", 2, READONLY | FAST, (1, 1, 1), G, type_cmd).key_spec(&["RO"], "")
         .doc("1.0.0", "Determine the type stored at key"),
-    Command::new("expire", -3, WRITE | FAST, (1, 1, 1), G, expire)
+    Command::new("expire", -3, WRITE | FAST, (1, 1, 1), G, expire).key_spec(&["RW", "update"], "")
         .doc("1.0.0", "Set a key's time to live in seconds"),
-    Command::new("pexpire", -3, WRITE | FAST, (1, 1, 1), G, expire)
+    Command::new("pexpire", -3, WRITE | FAST, (1, 1, 1), G, expire).key_spec(&["RW", "update"], "")
         .doc("2.6.0", "Set a key's time to live in milliseconds"),
-    Command::new("expireat", -3, WRITE | FAST, (1, 1, 1), G, expire)
+    Command::new("expireat", -3, WRITE | FAST, (1, 1, 1), G, expire).key_spec(&["RW", "update"], "")
         .doc("1.2.0", "Set the expiration for a key as a UNIX timestamp"),
-    Command::new("pexpireat", -3, WRITE | FAST, (1, 1, 1), G, expire).doc(
+    Command::new("pexpireat", -3, WRITE | FAST, (1, 1, 1), G, expire).key_spec(&["RW", "update"], "").doc(
         "2.6.0",
         "Set the expiration for a key as a UNIX timestamp specified in milliseconds",
     ),
@@ -53,13 +53,22 @@ pub(super) const COMMANDS: &[Command] = &[
         .doc("7.0.0", "Get the expiration Unix timestamp for a key"),
     Command::new("pexpiretime", 2, READONLY | FAST, (1, 1, 1), G, ttl)
         .doc("7.0.0", "Get the expiration Unix timestamp for a key in milliseconds"),
-    Command::new("persist", 2, WRITE | FAST, (1, 1, 1), G, persist)
+    Command::new("persist", 2, WRITE | FAST, (1, 1, 1), G, persist).key_spec(&["RW", "update"], "")
         .doc("2.2.0", "Remove the expiration from a key"),
-    Command::new("rename", 3, WRITE, (1, 2, 1), G, rename).doc("1.0.0", "Rename a key"),
-    Command::new("renamenx", 3, WRITE | FAST, (1, 2, 1), G, rename)
+    Command::new("rename", 3, WRITE, (1, 2, 1), G, rename).key_specs(&[
+        KeySpec::at(1, &["RW", "access", "delete"]),
+        KeySpec::at(2, &["OW", "update"]),
+    ]).doc("1.0.0", "Rename a key"),
+    Command::new("renamenx", 3, WRITE | FAST, (1, 2, 1), G, rename).key_specs(&[
+        KeySpec::at(1, &["RW", "access", "delete"]),
+        KeySpec::at(2, &["OW", "insert"]),
+    ])
         .doc("1.0.0", "Rename a key, only if the new key does not exist"),
-    Command::new("copy", -3, WRITE | DENYOOM, (1, 2, 1), G, copy).doc("6.2.0", "Copy a key"),
-    Command::new("move", 3, WRITE | FAST, (1, 1, 1), G, move_cmd)
+    Command::new("copy", -3, WRITE | DENYOOM, (1, 2, 1), G, copy).key_specs(&[
+        KeySpec::at(1, &["RO", "access"]),
+        KeySpec::at(2, &["OW", "update"]),
+    ]).doc("6.2.0", "Copy a key"),
+    Command::new("move", 3, WRITE | FAST, (1, 1, 1), G, move_cmd).key_spec(&["RW", "access", "update"], "")
         .doc("1.0.0", "Move a key to another database"),
     Command::new("keys", 2, READONLY, NK, G, keys)
         .doc("1.0.0", "Find all keys matching the given pattern"),
@@ -76,19 +85,26 @@ pub(super) const COMMANDS: &[Command] = &[
 
 const OBJECT_SUBS: &[Command] = &[
     Command::new("encoding", 3, READONLY, (2, 2, 1), G, object)
+        .key_spec(&["RO"], "")
         .doc("2.2.3", "Inspect the internal encoding of a Redis object"),
-    Command::new("freq", 3, READONLY, (2, 2, 1), G, object).doc(
-        "4.0.0",
-        "Get the logarithmic access frequency counter of a Redis object",
-    ),
-    Command::new("idletime", 3, READONLY, (2, 2, 1), G, object).doc(
-        "2.2.3",
-        "Get the time since a Redis object was last accessed",
-    ),
-    Command::new("refcount", 3, READONLY, (2, 2, 1), G, object).doc(
-        "2.2.3",
-        "Get the number of references to the value of the key",
-    ),
+    Command::new("freq", 3, READONLY, (2, 2, 1), G, object)
+        .key_spec(&["RO"], "")
+        .doc(
+            "4.0.0",
+            "Get the logarithmic access frequency counter of a Redis object",
+        ),
+    Command::new("idletime", 3, READONLY, (2, 2, 1), G, object)
+        .key_spec(&["RO"], "")
+        .doc(
+            "2.2.3",
+            "Get the time since a Redis object was last accessed",
+        ),
+    Command::new("refcount", 3, READONLY, (2, 2, 1), G, object)
+        .key_spec(&["RO"], "")
+        .doc(
+            "2.2.3",
+            "Get the number of references to the value of the key",
+        ),
     Command::new("help", 2, LOADING | STALE, NK, G, object_help)
         .doc("6.2.0", "Show helpful text about the different subcommands"),
 ];

@@ -12,7 +12,7 @@
 
 use bytes::Bytes;
 
-use super::table::{flags::*, Command};
+use super::table::{flags::*, Command, KeySpec};
 use super::{arg_i64, is_kw, parse_timeout, CmdError, Ctx, Lookup};
 use crate::num::i64_bytes;
 use crate::resp::Reply;
@@ -44,9 +44,17 @@ pub(super) const COMMANDS: &[Command] = &[
     Command::new("lset", 4, WRITE | DENYOOM, (1, 1, 1), G, lset).key_spec(&["RW", "update"], ""),
     Command::new("ltrim", 4, WRITE, (1, 1, 1), G, ltrim).key_spec(&["RW", "delete"], ""),
     Command::new("lpos", -3, READONLY, (1, 1, 1), G, lpos),
-    Command::new("lmove", 5, WRITE | DENYOOM, (1, 2, 1), G, lmove),
-    Command::new("rpoplpush", 3, WRITE | DENYOOM, (1, 2, 1), G, rpoplpush),
-    Command::new("lmpop", -4, WRITE | MOVABLE_KEYS, (0, 0, 0), G, lmpop).finder(lmpop_keys),
+    Command::new("lmove", 5, WRITE | DENYOOM, (1, 2, 1), G, lmove).key_specs(&[
+        KeySpec::at(1, &["RW", "access", "delete"]),
+        KeySpec::at(2, &["RW", "insert"]),
+    ]),
+    Command::new("rpoplpush", 3, WRITE | DENYOOM, (1, 2, 1), G, rpoplpush).key_specs(&[
+        KeySpec::at(1, &["RW", "access", "delete"]),
+        KeySpec::at(2, &["RW", "insert"]),
+    ]),
+    Command::new("lmpop", -4, WRITE | MOVABLE_KEYS, (0, 0, 0), G, lmpop)
+        .key_specs(&[KeySpec::numkeys(1, &["RW", "access", "delete"])])
+        .finder(lmpop_keys),
     Command::new(
         "blpop",
         -3,
@@ -72,7 +80,11 @@ pub(super) const COMMANDS: &[Command] = &[
         (1, 2, 1),
         G,
         blmove,
-    ),
+    )
+    .key_specs(&[
+        KeySpec::at(1, &["RW", "access", "delete"]),
+        KeySpec::at(2, &["RW", "insert"]),
+    ]),
     Command::new(
         "brpoplpush",
         4,
@@ -80,7 +92,11 @@ pub(super) const COMMANDS: &[Command] = &[
         (1, 2, 1),
         G,
         brpoplpush,
-    ),
+    )
+    .key_specs(&[
+        KeySpec::at(1, &["RW", "access", "delete"]),
+        KeySpec::at(2, &["RW", "insert"]),
+    ]),
     Command::new(
         "blmpop",
         -5,
@@ -89,6 +105,7 @@ pub(super) const COMMANDS: &[Command] = &[
         G,
         blmpop,
     )
+    .key_specs(&[KeySpec::numkeys(2, &["RW", "access", "delete"])])
     .finder(blmpop_keys),
 ];
 
@@ -572,8 +589,13 @@ fn mpop_keys(args: &[Bytes], numkeys_at: usize) -> Vec<usize> {
         .get(numkeys_at)
         .and_then(|a| crate::num::parse_i64(a))
         .unwrap_or(0);
-    let n = usize::try_from(n).unwrap_or(0);
-    (numkeys_at + 1..args.len()).take(n).collect()
+    // Redis's `genericGetKeys`: no keys when the count is not positive or exceeds
+    // the arguments left (the command will reply with an error).
+    let first = numkeys_at + 1;
+    match usize::try_from(n) {
+        Ok(n) if n >= 1 && n <= args.len().saturating_sub(first) => (first..first + n).collect(),
+        _ => Vec::new(),
+    }
 }
 
 fn lmpop_keys(args: &[Bytes]) -> Vec<usize> {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::table::{acl, flags, flags::*, table, Command, Entry};
+use super::table::{acl, flags, flags::*, table, Begin, Command, Entry, Find, KeySpec};
 use super::{arg_i64, is_kw, lossy, Action, CmdError, Ctx};
 use crate::resp::Reply;
 
@@ -159,41 +159,71 @@ fn key_flags(cmd: &Command) -> Vec<String> {
     vec![access.to_string(), "access".to_string()]
 }
 
-/// The one key spec Redis would describe for a fixed (first, last, step) range.
-fn key_spec(cmd: &Command) -> Reply {
+/// One key spec as `COMMAND INFO` shows it.
+fn key_spec_reply(spec: &KeySpec, flags: Vec<String>) -> Reply {
     let s = |v: &str| Reply::bulk_from(v.as_bytes());
-    let (first, last, step) = cmd.keys;
-    let lastkey = if last < 0 { last } else { last - first };
+    let int = |v: i32| Reply::Int(v.into());
+    let typed = |kind: &str, spec: Vec<(Reply, Reply)>| {
+        Reply::Map(vec![(s("type"), s(kind)), (s("spec"), Reply::Map(spec))])
+    };
     let mut fields = Vec::new();
-    if !cmd.key_notes.is_empty() {
-        fields.push((s("notes"), s(cmd.key_notes)));
+    if !spec.notes.is_empty() {
+        fields.push((s("notes"), s(spec.notes)));
     }
-    fields.push((s("flags"), status_set(key_flags(cmd))));
-    fields.push((
-        s("begin_search"),
-        Reply::Map(vec![
-            (s("type"), s("index")),
-            (
-                s("spec"),
-                Reply::Map(vec![(s("index"), Reply::Int(first.into()))]),
-            ),
-        ]),
-    ));
-    fields.push((
-        s("find_keys"),
-        Reply::Map(vec![
-            (s("type"), s("range")),
-            (
-                s("spec"),
-                Reply::Map(vec![
-                    (s("lastkey"), Reply::Int(lastkey.into())),
-                    (s("keystep"), Reply::Int(step.into())),
-                    (s("limit"), Reply::Int(0)),
-                ]),
-            ),
-        ]),
-    ));
+    fields.push((s("flags"), status_set(flags)));
+    let begin = match spec.begin {
+        Begin::Index(i) => typed("index", vec![(s("index"), int(i))]),
+        Begin::Keyword(kw, from) => typed(
+            "keyword",
+            vec![(s("keyword"), s(kw)), (s("startfrom"), int(from))],
+        ),
+        Begin::Unknown => typed("unknown", vec![]),
+    };
+    fields.push((s("begin_search"), begin));
+    let find = match spec.find {
+        Find::Range(last, step, limit) => typed(
+            "range",
+            vec![
+                (s("lastkey"), int(last)),
+                (s("keystep"), int(step)),
+                (s("limit"), int(limit)),
+            ],
+        ),
+        Find::Keynum(idx, first, step) => typed(
+            "keynum",
+            vec![
+                (s("keynumidx"), int(idx)),
+                (s("firstkey"), int(first)),
+                (s("keystep"), int(step)),
+            ],
+        ),
+        Find::Unknown => typed("unknown", vec![]),
+    };
+    fields.push((s("find_keys"), find));
     Reply::Map(fields)
+}
+
+/// The key specs of a command: the declared ones, or the one Redis would describe
+/// for its fixed (first, last, step) range.
+fn key_specs(cmd: &Command) -> Vec<Reply> {
+    if !cmd.key_specs.is_empty() {
+        return cmd
+            .key_specs
+            .iter()
+            .map(|k| key_spec_reply(k, k.flags.iter().map(|f| f.to_string()).collect()))
+            .collect();
+    }
+    let (first, last, step) = cmd.keys;
+    if first <= 0 {
+        return Vec::new();
+    }
+    let spec = KeySpec {
+        notes: cmd.key_notes,
+        flags: &[],
+        begin: Begin::Index(first),
+        find: Find::Range(if last < 0 { last } else { last - first }, step, 0),
+    };
+    vec![key_spec_reply(&spec, key_flags(cmd))]
 }
 
 /// One `COMMAND INFO` entry: name, arity, flags, first/last/step, ACL categories,
@@ -205,11 +235,6 @@ fn command_entry(e: Entry) -> Reply {
         .filter(|(f, _)| cmd.has(*f))
         .map(|(_, n)| n.to_string());
     let (first, last, step) = cmd.keys;
-    let key_specs = if first > 0 {
-        vec![key_spec(cmd)]
-    } else {
-        vec![]
-    };
     let subs: Vec<Reply> = table()
         .subcommands_of(e)
         .into_iter()
@@ -229,7 +254,7 @@ fn command_entry(e: Entry) -> Reply {
                 .map(|t| Reply::bulk_from(t.as_bytes()))
                 .collect(),
         ),
-        Reply::Set(key_specs),
+        Reply::Set(key_specs(cmd)),
         Reply::Set(subs),
     ])
 }
@@ -325,17 +350,38 @@ fn command_getkeys(_ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
             "Invalid number of arguments specified for command",
         ));
     }
-    let keys = cmd.key_positions(cmd_args);
+    // Declared key specs first, then the command's own key positions, as Redis
+    // does. Keys found by a spec carry its flags; when the specs cannot find the
+    // keys (SORT's STORE), a key gets the flags of the spec that starts at its
+    // position, else those of the last spec (SORT's `OW update` destination).
+    let strings = |f: &[&str]| f.iter().map(|f| f.to_string()).collect::<Vec<_>>();
+    let fallback = |i: usize| match cmd.key_specs {
+        [] => key_flags(cmd),
+        [.., last] => strings(
+            cmd.key_specs
+                .iter()
+                .find(|k| matches!(k.begin, Begin::Index(at) if at as usize == i))
+                .unwrap_or(last)
+                .flags,
+        ),
+    };
+    let keys: Vec<(usize, Vec<String>)> = match cmd.spec_keys(cmd_args) {
+        Some(keys) => keys.into_iter().map(|(i, f)| (i, strings(f))).collect(),
+        None => cmd
+            .key_positions(cmd_args)
+            .into_iter()
+            .map(|i| (i, fallback(i)))
+            .collect(),
+    };
     if keys.is_empty() && !cmd.has(NO_MANDATORY_KEYS) {
         return Err(CmdError::err("Invalid arguments specified for command"));
     }
-    let flags = key_flags(cmd);
     Ok(Reply::Array(
         keys.into_iter()
-            .map(|i| {
+            .map(|(i, flags)| {
                 let key = Reply::Bulk(cmd_args[i].clone());
                 if with_flags {
-                    Reply::Array(vec![key, status_set(flags.iter().cloned())])
+                    Reply::Array(vec![key, status_set(flags)])
                 } else {
                     key
                 }

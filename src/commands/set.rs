@@ -15,7 +15,7 @@
 use bytes::Bytes;
 
 use super::hash::{arg_count, scan_cursor, scan_reply, ScanOpts};
-use super::table::{flags::*, Command};
+use super::table::{flags::*, Command, KeySpec};
 use super::{arg_i64, is_kw, CmdError, Ctx, Lookup};
 use crate::resp::Reply;
 use crate::store::set::SetValue;
@@ -25,12 +25,16 @@ const G: &str = "set";
 
 pub(super) const COMMANDS: &[Command] = &[
     Command::new("sadd", -3, WRITE | DENYOOM | FAST, (1, 1, 1), G, sadd)
+        .key_spec(&["RW", "insert"], "")
         .doc("1.0.0", "Add one or more members to a set"),
     Command::new("srem", -3, WRITE | FAST, (1, 1, 1), G, srem)
+        .key_spec(&["RW", "delete"], "")
         .doc("1.0.0", "Remove one or more members from a set"),
     Command::new("scard", 2, READONLY | FAST, (1, 1, 1), G, scard)
+        .key_spec(&["RO"], "")
         .doc("1.0.0", "Get the number of members in a set"),
     Command::new("sismember", 3, READONLY | FAST, (1, 1, 1), G, sismember)
+        .key_spec(&["RO"], "")
         .doc("1.0.0", "Determine if a given value is a member of a set"),
     Command::new("smismember", -3, READONLY | FAST, (1, 1, 1), G, smismember).doc(
         "6.2.0",
@@ -40,21 +44,36 @@ pub(super) const COMMANDS: &[Command] = &[
         .doc("1.0.0", "Get all the members in a set"),
     Command::new("srandmember", -2, READONLY, (1, 1, 1), G, srandmember)
         .doc("1.0.0", "Get one or multiple random members from a set"),
-    Command::new("spop", -2, WRITE | FAST, (1, 1, 1), G, spop).doc(
-        "1.0.0",
-        "Remove and return one or multiple random members from a set",
-    ),
+    Command::new("spop", -2, WRITE | FAST, (1, 1, 1), G, spop)
+        .key_spec(&["RW", "access", "delete"], "")
+        .doc(
+            "1.0.0",
+            "Remove and return one or multiple random members from a set",
+        ),
     Command::new("smove", 4, WRITE | FAST, (1, 2, 1), G, smove)
+        .key_specs(&[
+            KeySpec::at(1, &["RW", "access", "delete"]),
+            KeySpec::at(2, &["RW", "insert"]),
+        ])
         .doc("1.0.0", "Move a member from one set to another"),
     Command::new("sdiff", -2, READONLY, (1, -1, 1), G, sdiff)
+        .tips(&["nondeterministic_output_order"])
         .doc("1.0.0", "Subtract multiple sets"),
     Command::new("sinter", -2, READONLY, (1, -1, 1), G, sinter)
+        .tips(&["nondeterministic_output_order"])
         .doc("1.0.0", "Intersect multiple sets"),
-    Command::new("sunion", -2, READONLY, (1, -1, 1), G, sunion).doc("1.0.0", "Add multiple sets"),
-    Command::new("sdiffstore", -3, WRITE | DENYOOM, (1, -1, 1), G, sdiffstore).doc(
-        "1.0.0",
-        "Subtract multiple sets and store the resulting set in a key",
-    ),
+    Command::new("sunion", -2, READONLY, (1, -1, 1), G, sunion)
+        .tips(&["nondeterministic_output_order"])
+        .doc("1.0.0", "Add multiple sets"),
+    Command::new("sdiffstore", -3, WRITE | DENYOOM, (1, -1, 1), G, sdiffstore)
+        .key_specs(&[
+            KeySpec::at(1, &["OW", "update"]),
+            KeySpec::range(2, -1, &["RO", "access"]),
+        ])
+        .doc(
+            "1.0.0",
+            "Subtract multiple sets and store the resulting set in a key",
+        ),
     Command::new(
         "sinterstore",
         -3,
@@ -63,6 +82,10 @@ pub(super) const COMMANDS: &[Command] = &[
         G,
         sinterstore,
     )
+    .key_specs(&[
+        KeySpec::at(1, &["RW", "update"]),
+        KeySpec::range(2, -1, &["RO", "access"]),
+    ])
     .doc(
         "1.0.0",
         "Intersect multiple sets and store the resulting set in a key",
@@ -75,6 +98,10 @@ pub(super) const COMMANDS: &[Command] = &[
         G,
         sunionstore,
     )
+    .key_specs(&[
+        KeySpec::at(1, &["OW", "update"]),
+        KeySpec::range(2, -1, &["RO", "access"]),
+    ])
     .doc(
         "1.0.0",
         "Add multiple sets and store the resulting set in a key",
@@ -87,6 +114,7 @@ pub(super) const COMMANDS: &[Command] = &[
         G,
         sintercard,
     )
+    .key_specs(&[KeySpec::numkeys(1, &["RO", "access"])])
     .doc(
         "7.0.0",
         "Intersect multiple sets and return the cardinality of the result",

@@ -23,7 +23,7 @@ use std::cmp::Ordering;
 
 use bytes::Bytes;
 
-use super::table::{acl, flags::*, Command};
+use super::table::{acl, flags::*, Begin, Command, Find, KeySpec};
 use super::{arg_i64, is_kw, CmdError, Ctx, Lookup};
 use crate::resp::Reply;
 use crate::store::list::{End, ListValue};
@@ -41,10 +41,23 @@ pub(super) const COMMANDS: &[Command] = &[
         (1, 1, 1),
         G,
         sort,
-    )
+    ).key_specs(&[
+        KeySpec::at(1, &["RO", "access"]),
+        KeySpec {
+            notes: "For the optional BY/GET keyword. It is marked 'unknown' because the key names derive from the content of the key we sort",
+            flags: &["RO", "access"],
+            begin: Begin::Unknown,
+            find: Find::Unknown,
+        },
+        KeySpec {
+            notes: "For the optional STORE keyword. It is marked 'unknown' because the keyword can appear anywhere in the argument array",
+            flags: &["OW", "update"],
+            begin: Begin::Unknown,
+            find: Find::Unknown,
+        },
+    ])
     .finder(sort_keys)
     .acl(TYPES)
-    .key_spec(&["RO", "access"], "")
     .doc(
         "1.0.0",
         "Sort the elements in a list, set or sorted set, optionally storing the result",
@@ -56,9 +69,16 @@ pub(super) const COMMANDS: &[Command] = &[
         (1, 1, 1),
         G,
         sort_ro,
-    )
+    ).key_specs(&[
+        KeySpec::at(1, &["RO", "access"]),
+        KeySpec {
+            notes: "For the optional BY/GET keyword. It is marked 'unknown' because the key names derive from the content of the key we sort",
+            flags: &["RO", "access"],
+            begin: Begin::Unknown,
+            find: Find::Unknown,
+        },
+    ])
     .acl(TYPES)
-    .key_spec(&["RO", "access"], "")
     .doc(
         "7.0.0",
         "Sort the elements in a list, set or sorted set. Read-only variant of SORT.",
@@ -195,7 +215,7 @@ fn lookup_pattern(ctx: &mut Ctx, pattern: &[u8], elem: &Bytes) -> Option<Bytes> 
     key.extend_from_slice(postfix);
     let obj = ctx.lookup(&key, Lookup::READ)?;
     match (&obj.value, field) {
-        (Value::Hash(h), Some((_, f))) => h.get(f).cloned(),
+        (Value::Hash(h), Some((_, f))) => h.get(f).map(Bytes::copy_from_slice),
         (Value::Str(s), None) => Some(s.data.clone()),
         _ => None,
     }
@@ -215,7 +235,11 @@ fn sort_generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> Result<Reply, 
         Some(obj) => match &obj.value {
             Value::List(l) => (l.iter().cloned().collect::<Vec<_>>(), false, true),
             Value::Set(s) => (s.iter().collect(), true, false),
-            Value::ZSet(z) => (z.iter().map(|(m, _)| m.clone()).collect(), false, true),
+            Value::ZSet(z) => (
+                z.iter().map(|(m, _)| Bytes::copy_from_slice(m)).collect(),
+                false,
+                true,
+            ),
             _ => return Err(CmdError::WrongType),
         },
     };

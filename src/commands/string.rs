@@ -24,12 +24,19 @@ pub(super) const COMMANDS: &[Command] = &[
         &["RW", "access", "update", "variable_flags"],
         "RW and ACCESS due to the optional `GET` argument",
     ),
-    Command::new("setnx", 3, WRITE | DENYOOM | FAST, (1, 1, 1), G, setnx),
-    Command::new("setex", 4, WRITE | DENYOOM, (1, 1, 1), G, setex),
-    Command::new("psetex", 4, WRITE | DENYOOM, (1, 1, 1), G, psetex),
-    Command::new("getset", 3, WRITE | DENYOOM | FAST, (1, 1, 1), G, getset),
-    Command::new("getdel", 2, WRITE | FAST, (1, 1, 1), G, getdel),
-    Command::new("getex", -2, WRITE | FAST, (1, 1, 1), G, getex),
+    Command::new("setnx", 3, WRITE | DENYOOM | FAST, (1, 1, 1), G, setnx)
+        .key_spec(&["OW", "insert"], ""),
+    Command::new("setex", 4, WRITE | DENYOOM, (1, 1, 1), G, setex).key_spec(&["OW", "update"], ""),
+    Command::new("psetex", 4, WRITE | DENYOOM, (1, 1, 1), G, psetex)
+        .key_spec(&["OW", "update"], ""),
+    Command::new("getset", 3, WRITE | DENYOOM | FAST, (1, 1, 1), G, getset)
+        .key_spec(&["RW", "access", "update"], ""),
+    Command::new("getdel", 2, WRITE | FAST, (1, 1, 1), G, getdel)
+        .key_spec(&["RW", "access", "delete"], ""),
+    Command::new("getex", -2, WRITE | FAST, (1, 1, 1), G, getex).key_spec(
+        &["RW", "access", "update"],
+        "RW and UPDATE because it changes the TTL",
+    ),
     Command::new("mget", -2, READONLY | FAST | SPLIT, (1, -1, 1), G, mget),
     Command::new("mset", -3, WRITE | DENYOOM | SPLIT, (1, -1, 2), G, mset)
         .key_spec(&["OW", "update"], "")
@@ -37,11 +44,16 @@ pub(super) const COMMANDS: &[Command] = &[
             "request_policy:multi_shard",
             "response_policy:all_succeeded",
         ]),
-    Command::new("msetnx", -3, WRITE | DENYOOM, (1, -1, 2), G, msetnx),
-    Command::new("incr", 2, WRITE | DENYOOM | FAST, (1, 1, 1), G, incr),
-    Command::new("decr", 2, WRITE | DENYOOM | FAST, (1, 1, 1), G, decr),
-    Command::new("incrby", 3, WRITE | DENYOOM | FAST, (1, 1, 1), G, incrby),
-    Command::new("decrby", 3, WRITE | DENYOOM | FAST, (1, 1, 1), G, decrby),
+    Command::new("msetnx", -3, WRITE | DENYOOM, (1, -1, 2), G, msetnx)
+        .key_spec(&["OW", "insert"], ""),
+    Command::new("incr", 2, WRITE | DENYOOM | FAST, (1, 1, 1), G, incr)
+        .key_spec(&["RW", "access", "update"], ""),
+    Command::new("decr", 2, WRITE | DENYOOM | FAST, (1, 1, 1), G, decr)
+        .key_spec(&["RW", "access", "update"], ""),
+    Command::new("incrby", 3, WRITE | DENYOOM | FAST, (1, 1, 1), G, incrby)
+        .key_spec(&["RW", "access", "update"], ""),
+    Command::new("decrby", 3, WRITE | DENYOOM | FAST, (1, 1, 1), G, decrby)
+        .key_spec(&["RW", "access", "update"], ""),
     Command::new(
         "incrbyfloat",
         3,
@@ -49,11 +61,14 @@ pub(super) const COMMANDS: &[Command] = &[
         (1, 1, 1),
         G,
         incrbyfloat,
-    ),
-    Command::new("append", 3, WRITE | DENYOOM | FAST, (1, 1, 1), G, append),
-    Command::new("strlen", 2, READONLY | FAST, (1, 1, 1), G, strlen),
+    )
+    .key_spec(&["RW", "access", "update"], ""),
+    Command::new("append", 3, WRITE | DENYOOM | FAST, (1, 1, 1), G, append)
+        .key_spec(&["RW", "insert"], ""),
+    Command::new("strlen", 2, READONLY | FAST, (1, 1, 1), G, strlen).key_spec(&["RO"], ""),
     Command::new("getrange", 4, READONLY, (1, 1, 1), G, getrange),
-    Command::new("setrange", 4, WRITE | DENYOOM, (1, 1, 1), G, setrange),
+    Command::new("setrange", 4, WRITE | DENYOOM, (1, 1, 1), G, setrange)
+        .key_spec(&["RW", "update"], ""),
     Command::new("substr", 4, READONLY, (1, 1, 1), G, getrange),
     Command::new("lcs", -3, READONLY, (1, 2, 1), G, lcs),
 ];

@@ -14,6 +14,7 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 
 use super::error::CmdError;
+use super::is_kw;
 use super::Ctx;
 use crate::resp::Reply;
 
@@ -175,6 +176,137 @@ pub struct Command {
     pub key_flags: &'static [&'static str],
     /// The key spec's `notes`, when Redis documents one.
     pub key_notes: &'static str,
+    /// Redis's key specs, for commands whose keys one (first, last, step) range
+    /// with `key_flags` cannot describe (several specs, a key count, a keyword).
+    /// When set, `COMMAND INFO` lists them and `COMMAND GETKEYS` follows them.
+    pub key_specs: &'static [KeySpec],
+}
+
+/// One key spec as Redis 7.0 declares it: where the search for keys begins and
+/// how the keys are found from there.
+#[derive(Debug, Clone, Copy)]
+pub struct KeySpec {
+    pub notes: &'static str,
+    pub flags: &'static [&'static str],
+    pub begin: Begin,
+    pub find: Find,
+}
+
+/// `begin_search` of a key spec.
+#[derive(Debug, Clone, Copy)]
+pub enum Begin {
+    /// The first key is at this argument index.
+    Index(i32),
+    /// The first key follows this keyword, searched from `startfrom` (from the end
+    /// when negative).
+    Keyword(&'static str, i32),
+    /// The keys cannot be found from the arguments alone (SORT's BY and GET).
+    Unknown,
+}
+
+/// `find_keys` of a key spec.
+#[derive(Debug, Clone, Copy)]
+pub enum Find {
+    /// `lastkey` (relative to the first key, or from the end when negative),
+    /// `keystep`, `limit`.
+    Range(i32, i32, i32),
+    /// `keynumidx` (where the key count is, relative to the begin index),
+    /// `firstkey` (relative to it), `keystep`.
+    Keynum(i32, i32, i32),
+    Unknown,
+}
+
+impl KeySpec {
+    /// A spec for the single key at `index`.
+    pub const fn at(index: i32, flags: &'static [&'static str]) -> KeySpec {
+        KeySpec {
+            notes: "",
+            flags,
+            begin: Begin::Index(index),
+            find: Find::Range(0, 1, 0),
+        }
+    }
+
+    /// A spec for the keys from `index` to `lastkey` (see [`Find::Range`]).
+    pub const fn range(index: i32, lastkey: i32, flags: &'static [&'static str]) -> KeySpec {
+        KeySpec {
+            notes: "",
+            flags,
+            begin: Begin::Index(index),
+            find: Find::Range(lastkey, 1, 0),
+        }
+    }
+
+    /// A spec for `numkeys` keys, the count at `index` and the keys right after it.
+    pub const fn numkeys(index: i32, flags: &'static [&'static str]) -> KeySpec {
+        KeySpec {
+            notes: "",
+            flags,
+            begin: Begin::Index(index),
+            find: Find::Keynum(0, 1, 1),
+        }
+    }
+
+    /// The positions of this spec's keys in `args` (Redis's
+    /// `getKeysUsingKeySpecs` for one spec): `Ok(None)` when its keyword is absent,
+    /// `Err(())` when the spec does not fit the arguments (a bad key count, too few
+    /// arguments, or an unknown spec).
+    fn positions(&self, args: &[Bytes]) -> Result<Option<Vec<usize>>, ()> {
+        let argc = args.len() as i64;
+        let first = match self.begin {
+            Begin::Index(i) => i64::from(i),
+            Begin::Keyword(kw, from) => {
+                let from = i64::from(from);
+                let (start, end) = if from > 0 {
+                    (from, argc - 1)
+                } else {
+                    (argc + from, 1)
+                };
+                let found = if start <= end {
+                    (start..end).find(|&i| i >= 1 && i < argc && is_kw(&args[i as usize], kw))
+                } else {
+                    (end + 1..=start)
+                        .rev()
+                        .find(|&i| i >= 1 && i < argc && is_kw(&args[i as usize], kw))
+                };
+                match found {
+                    Some(i) => i + 1,
+                    None => return Ok(None),
+                }
+            }
+            Begin::Unknown => return Err(()),
+        };
+        let (first, last, step) = match self.find {
+            Find::Range(lastkey, step, limit) => {
+                let (lastkey, limit) = (i64::from(lastkey), i64::from(limit));
+                let last = if lastkey >= 0 {
+                    first + lastkey
+                } else if limit == 0 {
+                    argc + lastkey
+                } else {
+                    first + ((argc - first) / limit + lastkey)
+                };
+                (first, last, i64::from(step))
+            }
+            Find::Keynum(idx, firstkey, step) => {
+                let at = usize::try_from(first + i64::from(idx)).map_err(|_| ())?;
+                let n = args.get(at).and_then(|a| crate::num::parse_i64(a));
+                let n = n.filter(|&n| n >= 0).ok_or(())?;
+                let first = first + i64::from(firstkey);
+                (first, first + n - 1, i64::from(step))
+            }
+            Find::Unknown => return Err(()),
+        };
+        if last >= argc || last < first || first >= argc || step <= 0 {
+            return Err(());
+        }
+        Ok(Some(
+            (first..=last)
+                .step_by(step as usize)
+                .map(|i| i as usize)
+                .collect(),
+        ))
+    }
 }
 
 impl Command {
@@ -202,6 +334,7 @@ impl Command {
             tips: &[],
             key_flags: &[],
             key_notes: "",
+            key_specs: &[],
         }
     }
 
@@ -302,6 +435,30 @@ impl Command {
 
     pub fn has(&self, flag: u32) -> bool {
         self.flags & flag != 0
+    }
+
+    /// Declares Redis's key specs (see [`Command::key_specs`]).
+    pub const fn key_specs(mut self, specs: &'static [KeySpec]) -> Command {
+        self.key_specs = specs;
+        self
+    }
+
+    /// The keys of `args` found by the declared key specs, each with its spec's
+    /// flags, in spec order (Redis's `getKeysUsingKeySpecs`, which COMMAND GETKEYS
+    /// prefers). `None` when there are no declared specs or one of them does not
+    /// fit the arguments; then [`Command::key_positions`] decides, as Redis falls
+    /// back to the command's own key function.
+    pub fn spec_keys(&self, args: &[Bytes]) -> Option<Vec<(usize, &'static [&'static str])>> {
+        if self.key_specs.is_empty() {
+            return None;
+        }
+        let mut out = Vec::new();
+        for spec in self.key_specs {
+            if let Some(keys) = spec.positions(args).ok()? {
+                out.extend(keys.into_iter().map(|i| (i, spec.flags)));
+            }
+        }
+        Some(out)
     }
 
     /// The argument positions of the keys in `args` (COMMAND GETKEYS, routing).

@@ -25,7 +25,7 @@ use std::cmp::Ordering;
 use bytes::Bytes;
 
 use super::blocking::parse_timeout;
-use super::table::{flags::*, Command};
+use super::table::{flags::*, Command, KeySpec};
 use super::{arg_f64, arg_i64, is_kw, CmdError, Ctx, Lookup};
 use crate::glob::glob_match;
 use crate::num::{fmt_g17, parse_f64};
@@ -36,15 +36,15 @@ use crate::store::zset::{LexBound, LexRange, Limits, Range, ScoreBound, ScoreRan
 const G: &str = "sorted-set";
 
 pub(super) const COMMANDS: &[Command] = &[
-    Command::new("zadd", -4, WRITE | DENYOOM | FAST, (1, 1, 1), G, zadd).doc(
+    Command::new("zadd", -4, WRITE | DENYOOM | FAST, (1, 1, 1), G, zadd).key_spec(&["RW", "update"], "").doc(
         "1.2.0",
         "Add one or more members to a sorted set, or update its score if it already exists",
     ),
-    Command::new("zincrby", 4, WRITE | DENYOOM | FAST, (1, 1, 1), G, zincrby)
+    Command::new("zincrby", 4, WRITE | DENYOOM | FAST, (1, 1, 1), G, zincrby).key_spec(&["RW", "access", "update"], "")
         .doc("1.2.0", "Increment the score of a member in a sorted set"),
-    Command::new("zrem", -3, WRITE | FAST, (1, 1, 1), G, zrem)
+    Command::new("zrem", -3, WRITE | FAST, (1, 1, 1), G, zrem).key_spec(&["RW", "delete"], "")
         .doc("1.2.0", "Remove one or more members from a sorted set"),
-    Command::new("zcard", 2, READONLY | FAST, (1, 1, 1), G, zcard)
+    Command::new("zcard", 2, READONLY | FAST, (1, 1, 1), G, zcard).key_spec(&["RO"], "")
         .doc("1.2.0", "Get the number of members in a sorted set"),
     Command::new("zcount", 4, READONLY | FAST, (1, 1, 1), G, zcount).doc(
         "2.0.0",
@@ -70,7 +70,10 @@ pub(super) const COMMANDS: &[Command] = &[
     ),
     Command::new("zrange", -4, READONLY, (1, 1, 1), G, zrange)
         .doc("1.2.0", "Return a range of members in a sorted set"),
-    Command::new("zrangestore", -5, WRITE | DENYOOM, (1, 2, 1), G, zrangestore)
+    Command::new("zrangestore", -5, WRITE | DENYOOM, (1, 2, 1), G, zrangestore).key_specs(&[
+        KeySpec::at(1, &["OW", "update"]),
+        KeySpec::at(2, &["RO", "access"]),
+    ])
         .doc("6.2.0", "Store a range of members from sorted set into another key"),
     Command::new("zrevrange", -4, READONLY, (1, 1, 1), G, zrevrange).doc(
         "1.2.0",
@@ -90,23 +93,25 @@ pub(super) const COMMANDS: &[Command] = &[
         "2.8.9",
         "Return a range of members in a sorted set, by lexicographical range, ordered from higher to lower strings.",
     ),
-    Command::new("zremrangebyrank", 4, WRITE, (1, 1, 1), G, zremrangebyrank)
+    Command::new("zremrangebyrank", 4, WRITE, (1, 1, 1), G, zremrangebyrank).key_spec(&["RW", "delete"], "")
         .doc("2.0.0", "Remove all members in a sorted set within the given indexes"),
-    Command::new("zremrangebyscore", 4, WRITE, (1, 1, 1), G, zremrangebyscore)
+    Command::new("zremrangebyscore", 4, WRITE, (1, 1, 1), G, zremrangebyscore).key_spec(&["RW", "delete"], "")
         .doc("1.2.0", "Remove all members in a sorted set within the given scores"),
-    Command::new("zremrangebylex", 4, WRITE, (1, 1, 1), G, zremrangebylex).doc(
+    Command::new("zremrangebylex", 4, WRITE, (1, 1, 1), G, zremrangebylex).key_spec(&["RW", "delete"], "").doc(
         "2.8.9",
         "Remove all members in a sorted set between the given lexicographical range",
     ),
-    Command::new("zpopmin", -2, WRITE | FAST, (1, 1, 1), G, zpopmin).doc(
+    Command::new("zpopmin", -2, WRITE | FAST, (1, 1, 1), G, zpopmin).key_spec(&["RW", "access", "delete"], "").doc(
         "5.0.0",
         "Remove and return members with the lowest scores in a sorted set",
     ),
-    Command::new("zpopmax", -2, WRITE | FAST, (1, 1, 1), G, zpopmax).doc(
+    Command::new("zpopmax", -2, WRITE | FAST, (1, 1, 1), G, zpopmax).key_spec(&["RW", "access", "delete"], "").doc(
         "5.0.0",
         "Remove and return members with the highest scores in a sorted set",
     ),
-    Command::new("zmpop", -4, WRITE | MOVABLE_KEYS, (0, 0, 0), G, zmpop)
+    Command::new("zmpop", -4, WRITE | MOVABLE_KEYS, (0, 0, 0), G, zmpop).key_specs(&[
+        KeySpec::numkeys(1, &["RW", "access", "delete"]),
+    ])
         .finder(zmpop_keys)
         .doc("7.0.0", "Remove and return members with scores in a sorted set"),
     Command::new(
@@ -116,7 +121,7 @@ pub(super) const COMMANDS: &[Command] = &[
         (1, -2, 1),
         G,
         bzpopmin,
-    )
+    ).key_spec(&["RW", "access", "delete"], "")
     .doc(
         "5.0.0",
         "Remove and return the member with the lowest score from one or more sorted sets, or block until one is available",
@@ -128,7 +133,7 @@ pub(super) const COMMANDS: &[Command] = &[
         (1, -2, 1),
         G,
         bzpopmax,
-    )
+    ).key_spec(&["RW", "access", "delete"], "")
     .doc(
         "5.0.0",
         "Remove and return the member with the highest score from one or more sorted sets, or block until one is available",
@@ -140,13 +145,16 @@ pub(super) const COMMANDS: &[Command] = &[
         (0, 0, 0),
         G,
         bzmpop,
-    )
+    ).key_specs(&[
+        KeySpec::numkeys(2, &["RW", "access", "delete"]),
+    ])
     .finder(bzmpop_keys)
     .doc(
         "7.0.0",
         "Remove and return members with scores in a sorted set or block until one is available",
     ),
     Command::new("zrandmember", -2, READONLY, (1, 1, 1), G, zrandmember)
+        .tips(&["nondeterministic_output"])
         .doc("6.2.0", "Get one or multiple random elements from a sorted set"),
     Command::new(
         "zunionstore",
@@ -155,7 +163,10 @@ pub(super) const COMMANDS: &[Command] = &[
         (1, 1, 1),
         G,
         zunionstore,
-    )
+    ).key_specs(&[
+        KeySpec::at(1, &["OW", "update"]),
+        KeySpec::numkeys(2, &["RO", "access"]),
+    ])
     .finder(store_op_keys)
     .doc(
         "2.0.0",
@@ -168,7 +179,10 @@ pub(super) const COMMANDS: &[Command] = &[
         (1, 1, 1),
         G,
         zinterstore,
-    )
+    ).key_specs(&[
+        KeySpec::at(1, &["OW", "update"]),
+        KeySpec::numkeys(2, &["RO", "access"]),
+    ])
     .finder(store_op_keys)
     .doc(
         "2.0.0",
@@ -181,19 +195,28 @@ pub(super) const COMMANDS: &[Command] = &[
         (1, 1, 1),
         G,
         zdiffstore,
-    )
+    ).key_specs(&[
+        KeySpec::at(1, &["OW", "update"]),
+        KeySpec::numkeys(2, &["RO", "access"]),
+    ])
     .finder(store_op_keys)
     .doc(
         "6.2.0",
         "Subtract multiple sorted sets and store the resulting sorted set in a new key",
     ),
-    Command::new("zunion", -3, READONLY | MOVABLE_KEYS, (0, 0, 0), G, zunion)
+    Command::new("zunion", -3, READONLY | MOVABLE_KEYS, (0, 0, 0), G, zunion).key_specs(&[
+        KeySpec::numkeys(1, &["RO", "access"]),
+    ])
         .finder(op_keys)
         .doc("6.2.0", "Add multiple sorted sets"),
-    Command::new("zinter", -3, READONLY | MOVABLE_KEYS, (0, 0, 0), G, zinter)
+    Command::new("zinter", -3, READONLY | MOVABLE_KEYS, (0, 0, 0), G, zinter).key_specs(&[
+        KeySpec::numkeys(1, &["RO", "access"]),
+    ])
         .finder(op_keys)
         .doc("6.2.0", "Intersect multiple sorted sets"),
-    Command::new("zdiff", -3, READONLY | MOVABLE_KEYS, (0, 0, 0), G, zdiff)
+    Command::new("zdiff", -3, READONLY | MOVABLE_KEYS, (0, 0, 0), G, zdiff).key_specs(&[
+        KeySpec::numkeys(1, &["RO", "access"]),
+    ])
         .finder(op_keys)
         .doc("6.2.0", "Subtract multiple sorted sets"),
     Command::new(
@@ -203,13 +226,17 @@ pub(super) const COMMANDS: &[Command] = &[
         (0, 0, 0),
         G,
         zintercard,
-    )
+    ).key_specs(&[
+        KeySpec::numkeys(1, &["RO", "access"]),
+    ])
     .finder(op_keys)
     .doc(
         "7.0.0",
         "Intersect multiple sorted sets and return the cardinality of the result",
     ),
-    Command::new("zscan", -3, READONLY, (1, 1, 1), G, zscan).doc(
+    Command::new("zscan", -3, READONLY, (1, 1, 1), G, zscan)
+        .tips(&["nondeterministic_output"])
+        .doc(
         "2.8.0",
         "Incrementally iterate sorted sets elements and associated scores",
     ),
@@ -719,7 +746,7 @@ fn collect_range(
     };
     z.iter_from(start, rev)
         .take(n)
-        .map(|(m, s)| (m.clone(), s))
+        .map(|(m, s)| (Bytes::copy_from_slice(m), s))
         .collect()
 }
 
@@ -798,7 +825,7 @@ fn zrange_generic(
             Some((start, n)) => z
                 .iter_from(start, rev)
                 .take(n)
-                .map(|(m, s)| (m.clone(), s))
+                .map(|(m, s)| (Bytes::copy_from_slice(m), s))
                 .collect(),
         },
         Parsed::Score(r) => collect_range(z, &r, offset, limit, rev),
@@ -1126,7 +1153,7 @@ fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     }
     let mut rng = rand::rng();
     Ok(get_zset(ctx, &args[1], Lookup::READ)?
-        .and_then(|z| z.random(&mut rng).map(|(m, _)| Reply::Bulk(m.clone())))
+        .and_then(|z| z.random(&mut rng).map(|(m, _)| Reply::bulk_from(m)))
         .unwrap_or(Reply::Nil))
 }
 
@@ -1148,15 +1175,20 @@ fn zrandmember_count(
     let items: Vec<(Bytes, f64)> = if l < 0 || count == 1 {
         // With repetitions, in random order.
         (0..count)
-            .filter_map(|_| z.random(&mut rng).map(|(m, s)| (m.clone(), s)))
+            .filter_map(|_| {
+                z.random(&mut rng)
+                    .map(|(m, s)| (Bytes::copy_from_slice(m), s))
+            })
             .collect()
     } else if count >= size {
         // The whole set, walked from the top as Redis's set-operation iterator does.
-        z.iter_from(0, true).map(|(m, s)| (m.clone(), s)).collect()
+        z.iter_from(0, true)
+            .map(|(m, s)| (Bytes::copy_from_slice(m), s))
+            .collect()
     } else {
         rand::seq::index::sample(&mut rng, size as usize, count as usize)
             .into_iter()
-            .filter_map(|r| z.at(r).map(|(m, s)| (m.clone(), s)))
+            .filter_map(|r| z.at(r).map(|(m, s)| (Bytes::copy_from_slice(m), s)))
             .collect()
     };
     Ok(scored_reply(ctx, items, withscores))
@@ -1313,7 +1345,7 @@ fn zsetop_generic(
                             break;
                         }
                     } else {
-                        result.push((m.clone(), score));
+                        result.push((Bytes::copy_from_slice(m), score));
                     }
                 }
             }
@@ -1330,7 +1362,7 @@ fn zsetop_generic(
                     match acc.get_mut(m) {
                         Some(t) => aggregate(t, score, agg),
                         None => {
-                            acc.insert(m.clone(), score);
+                            acc.insert(Bytes::copy_from_slice(m), score);
                         }
                     }
                 }
@@ -1346,7 +1378,7 @@ fn zsetop_generic(
                             .iter()
                             .any(|(z, _)| z.is_some_and(|z| z.score(m).is_some()))
                     })
-                    .map(|(m, s)| (m.clone(), s))
+                    .map(|(m, s)| (Bytes::copy_from_slice(m), s))
                     .collect();
             }
         }
@@ -1405,12 +1437,15 @@ fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     let mut found: Vec<(Bytes, f64)> = Vec::new();
     if z.is_listpack() {
         // A listpack is returned whole in one call, as Redis does.
-        found = z.iter().map(|(m, s)| (m.clone(), s)).collect();
+        found = z
+            .iter()
+            .map(|(m, s)| (Bytes::copy_from_slice(m), s))
+            .collect();
         cursor = 0;
     } else {
         let mut budget = count.saturating_mul(10);
         loop {
-            cursor = z.scan(cursor, |m, &s| found.push((m.clone(), s)));
+            cursor = z.scan(cursor, |m, s| found.push((Bytes::copy_from_slice(m), s)));
             if cursor == 0 || budget == 0 || found.len() as i64 >= count {
                 break;
             }

@@ -2,8 +2,8 @@
 //!
 //! # Encodings
 //!
-//! A new hash is a `listpack`: field/value pairs in insertion order, searched
-//! linearly. Redis keeps small hashes that way because a scan of a few hundred
+//! A new hash is a `listpack`: field/value pairs in insertion order, packed in
+//! one buffer ([`Pack`]) and searched linearly. Redis keeps small hashes that way because a scan of a few hundred
 //! contiguous bytes beats a hash table on both speed and memory, and because
 //! clients see the order: `HGETALL`, `HKEYS` and `HSCAN` of a small hash list
 //! fields in insertion order, so we must keep it too. A hash converts to a
@@ -20,6 +20,7 @@ use bytes::Bytes;
 use rand::Rng;
 
 use super::dict::Dict;
+use super::pack::{encode_str, Pack};
 use super::value::alloc_size;
 use crate::params::Params;
 
@@ -51,10 +52,11 @@ impl HashLimits {
 
 #[derive(Debug)]
 enum Repr {
-    /// Insertion-ordered pairs (Redis's `listpack`).
-    Listpack(Vec<(Bytes, Bytes)>),
-    /// Redis's `hashtable`.
-    Table(Dict<Bytes>),
+    /// Field/value pairs in insertion order, packed in one buffer (Redis's
+    /// `listpack`).
+    Listpack(Pack),
+    /// Redis's `hashtable`. Boxed so that the common small hash stays small.
+    Table(Box<Dict<Bytes>>),
 }
 
 impl Default for HashValue {
@@ -67,24 +69,32 @@ impl Clone for HashValue {
     /// COPY duplicates a hash with its encoding, as Redis's `hashTypeDup` does.
     fn clone(&self) -> Self {
         let repr = match &self.repr {
-            Repr::Listpack(v) => Repr::Listpack(v.clone()),
+            Repr::Listpack(p) => Repr::Listpack(p.clone()),
             Repr::Table(d) => {
                 let mut t = Dict::new();
                 for (k, v) in d.iter() {
                     t.insert(k.clone(), v.clone());
                 }
-                Repr::Table(t)
+                Repr::Table(Box::new(t))
             }
         };
         HashValue { repr }
     }
 }
 
+/// A field/value pair encoded for a [`Pack`].
+fn encode_pair(field: &[u8], value: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(field.len() + value.len() + 4);
+    encode_str(&mut v, field);
+    encode_str(&mut v, value);
+    v
+}
+
 impl HashValue {
     /// An empty hash, listpack-encoded.
     pub fn new() -> HashValue {
         HashValue {
-            repr: Repr::Listpack(Vec::new()),
+            repr: Repr::Listpack(Pack::new()),
         }
     }
 
@@ -103,7 +113,7 @@ impl HashValue {
 
     pub fn len(&self) -> usize {
         match &self.repr {
-            Repr::Listpack(v) => v.len(),
+            Repr::Listpack(p) => p.len(),
             Repr::Table(d) => d.len(),
         }
     }
@@ -112,10 +122,13 @@ impl HashValue {
         self.len() == 0
     }
 
-    pub fn get(&self, field: &[u8]) -> Option<&Bytes> {
+    pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
         match &self.repr {
-            Repr::Listpack(v) => v.iter().find(|(f, _)| f == field).map(|(_, v)| v),
-            Repr::Table(d) => d.get(field),
+            Repr::Listpack(p) => p
+                .pairs()
+                .find(|x| x.first.str() == field)
+                .map(|x| x.second.str()),
+            Repr::Table(d) => d.get(field).map(|v| &v[..]),
         }
     }
 
@@ -140,16 +153,20 @@ impl HashValue {
             self.convert();
         }
         let created = match &mut self.repr {
-            Repr::Listpack(v) => match v.iter_mut().find(|(f, _)| f == field) {
-                Some((_, old)) => {
-                    *old = value;
-                    false
+            Repr::Listpack(p) => {
+                let pair = encode_pair(field, &value);
+                match p.pairs().find(|x| x.first.str() == field) {
+                    Some(x) => {
+                        let range = x.start..x.end;
+                        p.replace(range, &pair);
+                        false
+                    }
+                    None => {
+                        p.push(&pair);
+                        true
+                    }
                 }
-                None => {
-                    v.push((Bytes::copy_from_slice(field), value));
-                    true
-                }
-            },
+            }
             Repr::Table(d) => match d.get_mut(field) {
                 Some(old) => {
                     *old = value;
@@ -170,9 +187,10 @@ impl HashValue {
     /// Removes `field`; returns true if it was there.
     pub fn remove(&mut self, field: &[u8]) -> bool {
         match &mut self.repr {
-            Repr::Listpack(v) => match v.iter().position(|(f, _)| f == field) {
-                Some(i) => {
-                    v.remove(i);
+            Repr::Listpack(p) => match p.pairs().find(|x| x.first.str() == field) {
+                Some(x) => {
+                    let range = x.start..x.end;
+                    p.remove(range, 1);
                     true
                 }
                 None => false,
@@ -182,38 +200,40 @@ impl HashValue {
     }
 
     /// Field/value pairs: insertion order for a listpack, bucket order otherwise.
-    pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &Bytes)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         let (lp, table) = match &self.repr {
-            Repr::Listpack(v) => (Some(v.iter().map(|(f, v)| (f, v))), None),
-            Repr::Table(d) => (None, Some(d.iter())),
+            Repr::Listpack(p) => (
+                Some(p.pairs().map(|x| (x.first.str(), x.second.str()))),
+                None,
+            ),
+            Repr::Table(d) => (None, Some(d.iter().map(|(f, v)| (&f[..], &v[..])))),
         };
         lp.into_iter().flatten().chain(table.into_iter().flatten())
     }
 
     /// A random pair, or `None` when empty.
-    pub fn random(&self, rng: &mut impl Rng) -> Option<(&Bytes, &Bytes)> {
+    pub fn random(&self, rng: &mut impl Rng) -> Option<(&[u8], &[u8])> {
         match &self.repr {
-            Repr::Listpack(v) if v.is_empty() => None,
-            Repr::Listpack(v) => {
-                let (f, val) = &v[rng.random_range(0..v.len())];
-                Some((f, val))
-            }
-            Repr::Table(d) => d.random_entry(rng),
+            Repr::Listpack(p) if p.is_empty() => None,
+            Repr::Listpack(p) => p
+                .nth(rng.random_range(0..p.len()))
+                .map(|x| (x.first.str(), x.second.str())),
+            Repr::Table(d) => d.random_entry(rng).map(|(f, v)| (&f[..], &v[..])),
         }
     }
 
     /// One step of HSCAN on a hashtable: visits the bucket(s) at `cursor`, calls
     /// `f` for each pair and returns the next cursor (0 when done). A listpack has
     /// no cursor: callers return all of it at once, as Redis does.
-    pub fn scan_step(&self, cursor: u64, mut f: impl FnMut(&Bytes, &Bytes)) -> u64 {
+    pub fn scan_step(&self, cursor: u64, mut f: impl FnMut(&[u8], &[u8])) -> u64 {
         match &self.repr {
-            Repr::Listpack(v) => {
-                for (k, val) in v {
-                    f(k, val);
+            Repr::Listpack(p) => {
+                for x in p.pairs() {
+                    f(x.first.str(), x.second.str());
                 }
                 0
             }
-            Repr::Table(d) => d.scan(cursor, f),
+            Repr::Table(d) => d.scan(cursor, |k, v| f(k, v)),
         }
     }
 
@@ -222,10 +242,10 @@ impl HashValue {
     /// dict with its bucket array and (sampled) entries.
     pub fn memory_usage(&self) -> usize {
         match &self.repr {
-            Repr::Listpack(v) => alloc_size(
+            Repr::Listpack(p) => alloc_size(
                 LP_HEADER
-                    + v.iter()
-                        .map(|(f, val)| lp_entry_size(f) + lp_entry_size(val))
+                    + p.pairs()
+                        .map(|x| lp_entry_size(x.first.str()) + lp_entry_size(x.second.str()))
                         .sum::<usize>()
                     + 1,
             ),
@@ -242,12 +262,15 @@ impl HashValue {
     }
 
     fn convert(&mut self) {
-        if let Repr::Listpack(v) = &mut self.repr {
+        if let Repr::Listpack(p) = &self.repr {
             let mut d = Dict::new();
-            for (f, val) in v.drain(..) {
-                d.insert(f, val);
+            for x in p.pairs() {
+                d.insert(
+                    Bytes::copy_from_slice(x.first.str()),
+                    Bytes::copy_from_slice(x.second.str()),
+                );
             }
-            self.repr = Repr::Table(d);
+            self.repr = Repr::Table(Box::new(d));
         }
     }
 }
@@ -273,7 +296,7 @@ pub(crate) fn sds_size(s: &[u8]) -> usize {
 
 /// The bytes one listpack element takes: encoding, data and back-length. Strings
 /// that are canonical integers are stored as integers, as `lpAppend` does.
-fn lp_entry_size(s: &[u8]) -> usize {
+pub(crate) fn lp_entry_size(s: &[u8]) -> usize {
     let body = match crate::num::parse_i64(s) {
         Some(v) if (0..=127).contains(&v) => 1,
         Some(v) if (-4096..4096).contains(&v) => 2,
@@ -347,7 +370,7 @@ mod tests {
         assert_eq!(h.encoding(), "listpack");
         h.set(b"f", b("123456789"), LIMITS);
         assert_eq!(h.encoding(), "hashtable");
-        assert_eq!(h.get(b"f"), Some(&b("123456789")));
+        assert_eq!(h.get(b"f"), Some(&b"123456789"[..]));
 
         let mut h = HashValue::new();
         h.set(b"123456789", b("v"), LIMITS);
@@ -379,7 +402,7 @@ mod tests {
         let mut churn = churn.iter();
         loop {
             cursor = h.scan_step(cursor, |f, _| {
-                seen.insert(f.clone());
+                seen.insert(Bytes::copy_from_slice(f));
             });
             if cursor == 0 {
                 return seen;

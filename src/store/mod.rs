@@ -14,6 +14,7 @@ pub mod dict;
 pub mod hash;
 pub mod hll;
 pub mod list;
+pub mod pack;
 pub mod pubsub;
 pub mod set;
 pub mod value;

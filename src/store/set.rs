@@ -30,7 +30,7 @@ pub struct SetValue {
 #[derive(Debug)]
 enum Repr {
     /// Sorted, distinct integers (Redis's `intset`).
-    Intset(Vec<i64>),
+    Intset(IntSet),
     /// Redis's `hashtable`.
     Table(Dict<()>),
 }
@@ -74,7 +74,7 @@ impl SetValue {
     /// An empty intset, where the `*STORE` commands build their results.
     pub fn new_intset() -> SetValue {
         SetValue {
-            repr: Repr::Intset(Vec::new()),
+            repr: Repr::Intset(IntSet::default()),
         }
     }
 
@@ -104,7 +104,7 @@ impl SetValue {
 
     pub fn contains(&self, member: &[u8]) -> bool {
         match &self.repr {
-            Repr::Intset(v) => parse_i64(member).is_some_and(|n| v.binary_search(&n).is_ok()),
+            Repr::Intset(v) => parse_i64(member).is_some_and(|n| v.find(n).is_ok()),
             Repr::Table(d) => d.contains_key(member),
         }
     }
@@ -116,7 +116,7 @@ impl SetValue {
         if let Repr::Intset(v) = &mut self.repr {
             match parse_i64(member) {
                 Some(n) => {
-                    let Err(at) = v.binary_search(&n) else {
+                    let Err(at) = v.find(n) else {
                         return false;
                     };
                     v.insert(at, n);
@@ -137,7 +137,7 @@ impl SetValue {
     /// Removes `member`; returns true if it was there.
     pub fn remove(&mut self, member: &[u8]) -> bool {
         match &mut self.repr {
-            Repr::Intset(v) => match parse_i64(member).map(|n| v.binary_search(&n)) {
+            Repr::Intset(v) => match parse_i64(member).map(|n| v.find(n)) {
                 Some(Ok(i)) => {
                     v.remove(i);
                     true
@@ -151,7 +151,7 @@ impl SetValue {
     /// Members: ascending for an intset, bucket order for a hashtable.
     pub fn iter(&self) -> impl Iterator<Item = Bytes> + '_ {
         let (ints, table) = match &self.repr {
-            Repr::Intset(v) => (Some(v.iter().map(|&n| i64_bytes(n))), None),
+            Repr::Intset(v) => (Some(v.iter().map(i64_bytes)), None),
             Repr::Table(d) => (None, Some(d.iter().map(|(k, _)| k.clone()))),
         };
         ints.into_iter()
@@ -163,7 +163,7 @@ impl SetValue {
     pub fn random(&self, rng: &mut impl Rng) -> Option<Bytes> {
         match &self.repr {
             Repr::Intset(v) if v.is_empty() => None,
-            Repr::Intset(v) => Some(i64_bytes(v[rng.random_range(0..v.len())])),
+            Repr::Intset(v) => Some(i64_bytes(v.get(rng.random_range(0..v.len())))),
             Repr::Table(d) => d.random_entry(rng).map(|(k, _)| k.clone()),
         }
     }
@@ -181,7 +181,7 @@ impl SetValue {
     pub fn scan_step(&self, cursor: u64, mut f: impl FnMut(Bytes)) -> u64 {
         match &self.repr {
             Repr::Intset(v) => {
-                for &n in v {
+                for n in v.iter() {
                     f(i64_bytes(n));
                 }
                 0
@@ -194,23 +194,7 @@ impl SetValue {
     /// `objectComputeSize` does for `MEMORY USAGE`.
     pub fn memory_usage(&self) -> usize {
         match &self.repr {
-            Repr::Intset(v) => {
-                let width = match (v.first(), v.last()) {
-                    (Some(&lo), Some(&hi))
-                        if i16::try_from(lo).is_ok() && i16::try_from(hi).is_ok() =>
-                    {
-                        2
-                    }
-                    (Some(&lo), Some(&hi))
-                        if i32::try_from(lo).is_ok() && i32::try_from(hi).is_ok() =>
-                    {
-                        4
-                    }
-                    (Some(_), _) => 8,
-                    _ => 2,
-                };
-                alloc_size(8 + width * v.len())
-            }
+            Repr::Intset(v) => alloc_size(8 + v.width() * v.len()),
             Repr::Table(d) => {
                 let sample: Vec<usize> = d
                     .iter()
@@ -226,11 +210,112 @@ impl SetValue {
     fn convert(&mut self) {
         if let Repr::Intset(v) = &self.repr {
             let mut d = Dict::new();
-            for &n in v {
+            for n in v.iter() {
                 d.insert(i64_bytes(n), ());
             }
             self.repr = Repr::Table(d);
         }
+    }
+}
+
+/// Redis's `intset`: sorted, distinct integers stored at the narrowest width (2, 4
+/// or 8 bytes) that holds every one of them. Adding a wider integer upgrades the
+/// whole set; removing never downgrades it, as in Redis (so `MEMORY USAGE` agrees).
+#[derive(Debug, Clone)]
+enum IntSet {
+    I16(Vec<i16>),
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+}
+
+impl Default for IntSet {
+    fn default() -> Self {
+        IntSet::I16(Vec::new())
+    }
+}
+
+/// Runs `$e` with `$v` bound to the vector, whatever its width.
+macro_rules! each {
+    ($s:expr, $v:ident => $e:expr) => {
+        match $s {
+            IntSet::I16($v) => $e,
+            IntSet::I32($v) => $e,
+            IntSet::I64($v) => $e,
+        }
+    };
+}
+
+/// Binary search of `n` in `v`; a value too wide for `T` sorts before or after all.
+fn search<T: Ord + TryFrom<i64>>(v: &[T], n: i64) -> Result<usize, usize> {
+    match T::try_from(n) {
+        Ok(x) => v.binary_search(&x),
+        Err(_) => Err(if n < 0 { 0 } else { v.len() }),
+    }
+}
+
+/// Inserts at `at` without spare capacity: small sets are many.
+fn insert_exact<T>(v: &mut Vec<T>, at: usize, x: T) {
+    v.reserve_exact(1);
+    v.insert(at, x);
+}
+
+impl IntSet {
+    fn len(&self) -> usize {
+        each!(self, v => v.len())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes per element.
+    fn width(&self) -> usize {
+        match self {
+            IntSet::I16(_) => 2,
+            IntSet::I32(_) => 4,
+            IntSet::I64(_) => 8,
+        }
+    }
+
+    fn get(&self, i: usize) -> i64 {
+        each!(self, v => v.get(i).map_or(0, |&x| i64::from(x)))
+    }
+
+    fn find(&self, n: i64) -> Result<usize, usize> {
+        each!(self, v => search(v, n))
+    }
+
+    fn iter(&self) -> impl Iterator<Item = i64> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    /// Inserts `n` at `at` (from [`IntSet::find`]), upgrading the width if needed.
+    fn insert(&mut self, at: usize, n: i64) {
+        let fits = match self {
+            IntSet::I16(_) => i16::try_from(n).is_ok(),
+            IntSet::I32(_) => i32::try_from(n).is_ok(),
+            IntSet::I64(_) => true,
+        };
+        if !fits {
+            let all: Vec<i64> = self.iter().collect();
+            *self = if i32::try_from(n).is_ok() {
+                IntSet::I32(all.iter().filter_map(|&x| i32::try_from(x).ok()).collect())
+            } else {
+                IntSet::I64(all)
+            };
+        }
+        match self {
+            IntSet::I16(v) => insert_exact(v, at, n as i16),
+            IntSet::I32(v) => insert_exact(v, at, n as i32),
+            IntSet::I64(v) => insert_exact(v, at, n),
+        }
+    }
+
+    fn remove(&mut self, i: usize) {
+        each!(self, v => {
+            v.remove(i);
+            v.shrink_to_fit();
+        })
     }
 }
 
@@ -301,6 +386,40 @@ mod tests {
         assert_eq!(s.memory_usage(), 16);
         s.add(b"100000", 512);
         assert_eq!(s.memory_usage(), 32);
+    }
+
+    #[test]
+    fn intset_widens_in_order_and_never_narrows() {
+        let mut s = SetValue::new_intset();
+        for m in ["5", "-40000", "70000", "-3"] {
+            s.add(m.as_bytes(), 512);
+        }
+        assert_eq!(members(&s), ["-40000", "-3", "5", "70000"]);
+        assert_eq!(s.memory_usage(), alloc_size(8 + 4 * 4));
+        s.add(b"-9223372036854775808", 512);
+        s.add(b"9223372036854775807", 512);
+        assert_eq!(
+            members(&s),
+            [
+                "-9223372036854775808",
+                "-40000",
+                "-3",
+                "5",
+                "70000",
+                "9223372036854775807"
+            ]
+        );
+        assert!(s.contains(b"-9223372036854775808") && !s.contains(b"6"));
+        for m in [
+            "-9223372036854775808",
+            "9223372036854775807",
+            "-40000",
+            "70000",
+        ] {
+            assert!(s.remove(m.as_bytes()));
+        }
+        assert_eq!(members(&s), ["-3", "5"]);
+        assert_eq!(s.memory_usage(), alloc_size(8 + 8 * 2));
     }
 
     #[test]

@@ -163,3 +163,23 @@ pub fn alloc_size(n: usize) -> usize {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::size_of;
+
+    /// Every key pays for an `Object` inside its keyspace entry, and every small
+    /// collection for its boxed value, so these sizes are the per-key overhead the
+    /// memory targets (bench/memory.sh) depend on: a regression here shows up as
+    /// RSS on every key.
+    #[test]
+    fn per_key_structures_stay_small() {
+        assert!(size_of::<Value>() <= 40, "Value is {}", size_of::<Value>());
+        assert!(size_of::<Object>() <= 48, "Object is {}", size_of::<Object>());
+        let hash = size_of::<super::super::hash::HashValue>();
+        let zset = size_of::<super::super::zset::ZSetValue>();
+        assert!(hash <= 32, "HashValue is {hash}");
+        assert!(zset <= 32, "ZSetValue is {zset}");
+    }
+}
