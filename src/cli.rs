@@ -59,14 +59,22 @@ pub struct Cli {
     /// Redis-style `--name value` overrides, filled by [`parse`].
     #[arg(skip)]
     pub overrides: Vec<(String, String)>,
+    /// `redmite status [-c conf]`: print the cluster's nodes and exit.
+    #[arg(skip)]
+    pub status: bool,
 }
 
 /// Parses `argv`: Redis-style parameter overrides are taken out first, the rest goes
 /// to clap.
-pub fn parse(argv: Vec<String>) -> Cli {
+pub fn parse(mut argv: Vec<String>) -> Cli {
+    let status = argv.get(1).is_some_and(|a| a == "status");
+    if status {
+        argv.remove(1);
+    }
     let (rest, overrides) = split_overrides(argv);
     let mut cli = Cli::parse_from(rest);
     cli.overrides = overrides;
+    cli.status = status;
     cli
 }
 
