@@ -19,11 +19,26 @@ use crate::store::Store;
 
 /// Runs the program described by `cli` to completion.
 pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
-    if let Some(crate::cli::Command::Healthcheck { addr, timeout_ms }) = &cli.command {
-        return Ok(crate::healthcheck::run(&crate::healthcheck::Options {
-            addr: addr.clone(),
-            timeout: std::time::Duration::from_millis(*timeout_ms),
-        }));
+    match &cli.command {
+        Some(crate::cli::Command::Healthcheck { addr, timeout_ms }) => {
+            return Ok(crate::healthcheck::run(&crate::healthcheck::Options {
+                addr: addr.clone(),
+                timeout: std::time::Duration::from_millis(*timeout_ms),
+            }));
+        }
+        Some(crate::cli::Command::Status { conf }) => {
+            let all_reachable = crate::stats::status::run(conf)?;
+            return Ok(if all_reachable {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
+        }
+        None => {}
+    }
+    if cli.describe_stats {
+        print!("{}", crate::stats::counters::describe());
+        return Ok(ExitCode::SUCCESS);
     }
     if cli.mbuf_size.is_some() || cli.max_msgs.is_some() || cli.admin.is_some() {
         eprintln!("redmite: -m, -M and -x are deprecated Dynomite options and are ignored");
@@ -104,6 +119,9 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     init_logging(&cli)?;
+    if let Some(path) = &conf {
+        info!("configuration loaded from '{}'", path.display());
+    }
     if let Some(pid) = &cli.pid_file {
         std::fs::write(pid, format!("{}\n", std::process::id()))
             .with_context(|| format!("cannot write pid file '{}'", pid.display()))?;
@@ -199,6 +217,11 @@ async fn serve(
     let mut store = Store::new(params, crate::commands::table().entries.len());
     store.config_file = conf;
     let shared = crate::server::Shared::new(store, cluster);
+    if let Some(cfg) = &dyno {
+        let hp = &cfg.stats_listen;
+        let listener = bind(&hp.host, hp.port, "stats").await?;
+        crate::stats::start(listener, shared.clone(), cfg);
+    }
     info!(
         "redmite {} ready to accept connections",
         env!("CARGO_PKG_VERSION")
@@ -230,11 +253,21 @@ async fn shutdown_signal() {
     }
 }
 
+/// Logs to stderr or `-o FILE` at `-v`'s level; the level stays changeable at run
+/// time through the stats endpoint (`stats::log`).
 fn init_logging(cli: &Cli) -> anyhow::Result<()> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let level = crate::config::verbosity_to_level(cli.verbosity);
-    let builder = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_target(false);
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(level);
+    crate::stats::log::install(
+        cli.verbosity,
+        Box::new(move |l| {
+            let _ = handle.reload(l);
+        }),
+    );
+    let fmt = tracing_subscriber::fmt::layer().with_target(false);
+    let registry = tracing_subscriber::registry().with(filter);
     match &cli.output {
         Some(path) => {
             let file = std::fs::OpenOptions::new()
@@ -242,12 +275,14 @@ fn init_logging(cli: &Cli) -> anyhow::Result<()> {
                 .append(true)
                 .open(path)
                 .with_context(|| format!("cannot open log file '{}'", path.display()))?;
-            builder
-                .with_ansi(false)
-                .with_writer(std::sync::Mutex::new(file))
+            registry
+                .with(
+                    fmt.with_ansi(false)
+                        .with_writer(std::sync::Mutex::new(file)),
+                )
                 .init();
         }
-        None => builder.with_writer(std::io::stderr).init(),
+        None => registry.with(fmt.with_writer(std::io::stderr)).init(),
     }
     Ok(())
 }

@@ -78,6 +78,13 @@ pub enum Command {
         #[arg(long, value_name = "MS", default_value_t = 1000)]
         timeout_ms: u64,
     },
+    /// Print each DC, rack and node of the cluster in FILE (state, lag, keys) from their
+    /// stats ports; exit 1 if a node is unreachable.
+    Status {
+        /// The cluster's dynomite.yml.
+        #[arg(short = 'c', long = "conf-file", value_name = "FILE")]
+        conf: PathBuf,
+    },
 }
 
 /// Parses `argv`: Redis-style parameter overrides are taken out first, the rest goes

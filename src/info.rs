@@ -433,9 +433,7 @@ fn section_text(out: &mut String, store: &Store, now_ms: u64, section: &str) {
                 let _ = write!(out, "errorstat_{code}:count={n}\r\n");
             }
         }
-        "cluster" => {
-            field!(out, "cluster_enabled", 0);
-        }
+        "cluster" => crate::stats::info_cluster_section(out),
         "commandstats" => {
             for e in crate::commands::table().entries.iter() {
                 let s = store.cmd_stats[e.id];

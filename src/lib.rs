@@ -26,6 +26,7 @@ pub mod params;
 pub mod peer;
 pub mod resp;
 pub mod server;
+pub mod stats;
 pub mod store;
 
 /// The Redis version whose behaviour redmite implements, reported as `redis_version`

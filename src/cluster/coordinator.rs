@@ -396,6 +396,8 @@ impl Cluster {
             .client
             .levels
             .unwrap_or((self.read_level(), self.write_level()));
+        crate::stats::metrics()
+            .count_level(is_write, if is_write { write_level } else { read_level });
         if is_write {
             self.write(ctx, args, write_level)
         } else if entry.cmd.has(flags::READONLY) && read_level != Level::DcOne && self.has_peers() {
@@ -841,6 +843,26 @@ fn outcome_reply(o: Outcome) -> Reply {
     }
 }
 
+/// Counts a quorum's latency and, when it failed, why (stats and a rate-limited log).
+fn observe_quorum(started: std::time::Instant, timed_out: bool, outcome: Option<&Outcome>) {
+    use crate::stats::QuorumFailure;
+    let m = crate::stats::metrics();
+    m.quorum_usec.record(started.elapsed().as_micros() as u64);
+    let why = match outcome {
+        None | Some(Outcome::QuorumFailed) => QuorumFailure::Mismatch,
+        // Replicas' own error replies (WRONGTYPE...) are answers, not failures.
+        Some(Outcome::Error(t)) if !t.starts_with(b"ERR Peer") => return,
+        Some(Outcome::Error(_)) if timed_out => QuorumFailure::Timeout,
+        Some(Outcome::Error(_)) => QuorumFailure::Unreachable,
+        Some(Outcome::Agreed(_) | Outcome::FirstReply(_)) => return,
+    };
+    let detail = match outcome {
+        Some(Outcome::Error(text)) => String::from_utf8_lossy(text).into_owned(),
+        _ => quorum::QUORUM_FAILED.to_string(),
+    };
+    m.quorum_failed(why, &detail);
+}
+
 impl Pending {
     /// Waits for enough replies (or the timeout) and returns the reply for the client.
     pub async fn resolve(self) -> Reply {
@@ -880,6 +902,8 @@ impl Pending {
                 mut tracker,
                 mut waits,
             } => {
+                let started = std::time::Instant::now();
+                let mut timed_out = false;
                 poll_fn(|cx| {
                     for (dc, slot) in waits.iter_mut() {
                         let Some(rx) = slot.as_mut() else { continue };
@@ -898,6 +922,7 @@ impl Pending {
                         return Poll::Ready(());
                     }
                     if sleep.as_mut().poll(cx).is_ready() {
+                        timed_out = true;
                         for (dc, slot) in waits.iter_mut() {
                             if slot.take().is_some() {
                                 tracker.peer_failed(*dc, Bytes::from_static(TIMED_OUT.as_bytes()));
@@ -911,9 +936,9 @@ impl Pending {
                     Poll::Pending
                 })
                 .await;
-                tracker
-                    .outcome()
-                    .map_or_else(|| Reply::error(quorum::QUORUM_FAILED), outcome_reply)
+                let outcome = tracker.outcome();
+                observe_quorum(started, timed_out, outcome.as_ref());
+                outcome.map_or_else(|| Reply::error(quorum::QUORUM_FAILED), outcome_reply)
             }
         }
     }

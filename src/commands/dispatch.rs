@@ -187,6 +187,7 @@ pub fn call(ctx: &mut Ctx, entry: Entry, args: &[Bytes]) -> Reply {
     stat.calls += 1;
     stat.usec += usec;
     ctx.store.stats.total_commands += 1;
+    observe(ctx, entry, args, usec);
     match result {
         Ok(Reply::Error(text)) => {
             ctx.store.cmd_stats[entry.id].failed += 1;
@@ -199,6 +200,27 @@ pub fn call(ctx: &mut Ctx, entry: Entry, args: &[Bytes]) -> Reply {
             error_reply(ctx, e)
         }
     }
+}
+
+/// The observability hooks of every executed command, in one place: latency and size
+/// histograms and read/write counters (`stats`). Atomics only, no lock beyond the
+/// store lock the caller already holds.
+fn observe(ctx: &mut Ctx, entry: Entry, args: &[Bytes], usec: u64) {
+    let m = crate::stats::metrics();
+    if ctx.client.origin == crate::clients::Origin::Peer {
+        m.peer_applied
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return;
+    }
+    m.command_usec.record(usec);
+    m.payload_bytes
+        .record(args.iter().map(|a| a.len() as u64).sum());
+    let counter = if entry.cmd.has(flags::WRITE) {
+        &m.client_writes
+    } else {
+        &m.client_reads
+    };
+    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Inside MULTI: queues a command that passed the gate's checks.

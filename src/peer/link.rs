@@ -54,6 +54,7 @@ struct Outgoing {
     durable: bool,
     waiter: Option<oneshot::Sender<PeerReply>>,
     sent_at: Option<Instant>,
+    queued_at: Instant,
 }
 
 impl Outgoing {
@@ -83,6 +84,8 @@ pub struct LinkStats {
     pub failed: AtomicU64,
     pub dropped_hints: AtomicU64,
     pub reconnects: AtomicU64,
+    /// Round-trip times of requests on this link (µs), for the stats endpoint.
+    pub rtt: crate::stats::Histogram,
 }
 
 /// The handle other tasks use to send to one peer.
@@ -97,6 +100,9 @@ pub struct Link {
     /// How long a reply may take before the connection is considered stuck.
     stall: Duration,
     up: AtomicBool,
+    /// Set by the stats endpoint's `/peer/down/<name>`: the link counts as down
+    /// (writes queue as hints, reads fail) until `/peer/up` or `/peer/reset`.
+    admin_down: AtomicBool,
     state: Mutex<LinkState>,
     wake: Notify,
     pub stats: LinkStats,
@@ -122,6 +128,7 @@ impl Link {
             incarnation,
             stall,
             up: AtomicBool::new(false),
+            admin_down: AtomicBool::new(false),
             state: Mutex::new(LinkState {
                 next_seq: 1,
                 ..Default::default()
@@ -132,7 +139,27 @@ impl Link {
     }
 
     pub fn is_up(&self) -> bool {
-        self.up.load(Ordering::Acquire)
+        self.up.load(Ordering::Acquire) && !self.admin_down.load(Ordering::Relaxed)
+    }
+
+    /// Marks the peer down (or not) by an operator's request.
+    pub fn set_admin_down(&self, down: bool) {
+        if self.admin_down.swap(down, Ordering::Relaxed) != down {
+            info!(peer = %self.name, "peer marked {} by the stats endpoint", if down { "down" } else { "up" });
+        }
+        if !down {
+            self.wake.notify_one();
+        }
+    }
+
+    /// How long the oldest unacknowledged request has waited (0 when none): the
+    /// replication lag towards this peer.
+    pub fn lag(&self) -> Duration {
+        let s = self.state.lock();
+        s.inflight
+            .front()
+            .or(s.queue.front())
+            .map_or(Duration::ZERO, |o| o.queued_at.elapsed())
     }
 
     /// Unacknowledged requests (queued plus in flight), for stats.
@@ -190,6 +217,7 @@ impl Link {
             durable,
             waiter: tx,
             sent_at: None,
+            queued_at: Instant::now(),
         };
         if !up {
             // A hint: the write waits for the link, but the caller learns now that the
@@ -239,6 +267,9 @@ impl Link {
 
     /// Moves everything queued to in-flight and returns the bytes to write.
     fn take_batch(&self, out: &mut BytesMut) {
+        if self.admin_down.load(Ordering::Relaxed) {
+            return;
+        }
         let mut st = self.state.lock();
         let now = Instant::now();
         while let Some(mut o) = st.queue.pop_front() {
@@ -253,6 +284,9 @@ impl Link {
         let checksum = frame.ext().ok().flatten().map_or(0, |e| e.checksum);
         let mut st = self.state.lock();
         if let Some(mut o) = st.inflight.pop_front() {
+            if let Some(t) = o.sent_at {
+                self.stats.rtt.record(t.elapsed().as_micros() as u64);
+            }
             if o.durable {
                 st.durable_bytes = st.durable_bytes.saturating_sub(o.frame.len());
             }

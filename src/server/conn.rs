@@ -171,6 +171,9 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
             }
         }
         if let Some(e) = proto_err {
+            crate::stats::metrics()
+                .client_protocol_errors
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut out = BytesMut::new();
             encode(&Reply::Error(format!("ERR {e}")), client.proto, &mut out);
             let _ = stream.write_all(&out).await;
