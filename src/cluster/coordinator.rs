@@ -174,7 +174,8 @@ impl Outbound {
             None => {
                 self.frames.push(OutFrame {
                     node,
-                    units: BytesMut::new(),
+                    // Room for a typical pipeline's units without regrowing.
+                    units: BytesMut::with_capacity(8 * 1024),
                     count: 0,
                     durable: false,
                     want: false,

@@ -105,13 +105,20 @@ fn header<const N: usize>(buf: &[u8], at: usize) -> Result<([u64; N], usize), Ba
     let mut parts = rest[1..end].split(|&b| b == b',');
     for f in fields.iter_mut() {
         let p = parts.next().ok_or(BatchError::BadHeader(at))?;
-        if p.is_empty() || p.len() > 20 || !p.iter().all(u8::is_ascii_digit) {
+        if p.is_empty() || p.len() > 20 {
             return Err(bad);
         }
-        *f = std::str::from_utf8(p)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or(BatchError::BadHeader(at))?;
+        let mut n = 0u64;
+        for &d in p {
+            if !d.is_ascii_digit() {
+                return Err(bad);
+            }
+            n = n
+                .checked_mul(10)
+                .and_then(|n| n.checked_add(u64::from(d - b'0')))
+                .ok_or(BatchError::BadHeader(at))?;
+        }
+        *f = n;
     }
     if parts.next().is_some() {
         return Err(bad);

@@ -398,7 +398,7 @@ impl Batch<'_> {
             .filter(|_| self.client.origin == Origin::Client);
         let mut store = self.shared.store.lock();
         store.stats.net_input_bytes += std::mem::take(self.read_bytes);
-        let mut segments = Vec::new();
+        let mut segments = Vec::with_capacity(2 * pending.len() + 1);
         let mut out = BytesMut::with_capacity(READ_CHUNK);
         let mut written = 0;
         let mut end = BatchEnd::Done;
@@ -431,7 +431,7 @@ impl Batch<'_> {
                 Slot::Ready(reply) => encode(&reply, self.client.proto, &mut out),
                 Slot::Wait(p) => {
                     written += out.len();
-                    segments.push(Segment::Bytes(std::mem::take(&mut out)));
+                    segments.push(Segment::Bytes(out.split()));
                     segments.push(Segment::Wait(p, self.client.proto));
                 }
             }
