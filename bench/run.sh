@@ -51,7 +51,7 @@ redis-server --save '' --appendonly no --bind 127.0.0.1 --port "$redis_port" \
 redis_pid=$!
 pids+=("$redis_pid")
 redmite_port=$(free_port)
-"$REDMITE_BIN" --port "$redmite_port" --bind 127.0.0.1 >"$work/redmite.log" 2>&1 &
+"$REDMITE_BIN" --port "$redmite_port" --bind 127.0.0.1 --dyn-listen none --stats-listen none >"$work/redmite.log" 2>&1 &
 redmite_pid=$!
 pids+=("$redmite_pid")
 wait_ping "$redis_port"

@@ -735,7 +735,8 @@ def main():
 
         rbin = resolve_redmite_bin()
         redmite = Server("redmite", lambda p: [
-            rbin, "--port", str(p), "--bind", "127.0.0.1"], workdir)
+            rbin, "--port", str(p), "--bind", "127.0.0.1",
+            "--dyn-listen", "none", "--stats-listen", "none"], workdir)
         try:
             redmite.start()
         except RuntimeError as e:

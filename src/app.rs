@@ -109,13 +109,31 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     } else if cli.test_conf {
         anyhow::bail!("-t needs a configuration file (-c FILE)");
+    } else {
+        // Without a file, a single Dynomite node on loopback (clients on 8102, peers on
+        // 8101, stats on 22222), as `dynomite` starts without `-c`.
+        dyno = Some(DynoConfig::single_node_default());
     }
+    let mut ports = Ports {
+        peer: true,
+        datastore: conf.is_some(),
+    };
     for (name, value) in &cli.overrides {
         params
             .set(name, value, true)
             .map_err(|e| anyhow::anyhow!("bad value for --{name} '{value}': {e:?}"))?;
         if name == "port" {
             params.port_override = Some(params.port);
+        }
+    }
+    if let Some(cfg) = dyno.as_mut() {
+        ports.peer = listen_overrides(cfg, &cli)?;
+        if conf.is_none() && cli.overrides.iter().any(|(n, _)| n == "bind") {
+            if let (crate::config::Listen::Tcp(hp), Some(host)) =
+                (&mut cfg.listen, params.bind.first())
+            {
+                hp.host = host.trim_start_matches('-').to_string();
+            }
         }
     }
     init_logging(&cli)?;
@@ -130,11 +148,43 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let result = runtime.block_on(serve(params, conf, dyno));
+    let result = runtime.block_on(serve(params, conf, dyno, ports));
     if let Some(pid) = &cli.pid_file {
         let _ = std::fs::remove_file(pid);
     }
     result.map(|_| ExitCode::SUCCESS)
+}
+
+/// Which of a Dynomite node's optional ports are opened.
+struct Ports {
+    /// `dyn_listen` (off with `--dyn-listen none`).
+    peer: bool,
+    /// The `servers:` endpoint: only when a configuration file names it.
+    datastore: bool,
+}
+
+/// Applies `--dyn-listen` and `--stats-listen` (`host:port` or `none`). Returns whether
+/// the peer port is opened.
+fn listen_overrides(cfg: &mut DynoConfig, cli: &Cli) -> anyhow::Result<bool> {
+    fn parse(flag: &str, v: &str) -> anyhow::Result<Option<crate::config::HostPort>> {
+        if v.eq_ignore_ascii_case("none") {
+            return Ok(None);
+        }
+        crate::config::HostPort::parse(v)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("bad value for --{flag} '{v}': {e}"))
+    }
+    let mut open_peer = true;
+    if let Some(v) = &cli.dyn_listen {
+        match parse("dyn-listen", v)? {
+            Some(hp) => cfg.dyn_listen = hp,
+            None => open_peer = false,
+        }
+    }
+    if let Some(v) = &cli.stats_listen {
+        cfg.stats_listen = parse("stats-listen", v)?;
+    }
+    Ok(open_peer)
 }
 
 /// Resolves `host:port` to the first address.
@@ -159,6 +209,7 @@ async fn serve(
     mut params: Params,
     conf: Option<std::path::PathBuf>,
     dyno: Option<DynoConfig>,
+    ports: Ports,
 ) -> anyhow::Result<()> {
     let mut listeners = Vec::new();
     let mut cluster = None;
@@ -192,11 +243,14 @@ async fn serve(
                 .await?,
                 Role::Client,
             ));
-            listeners.push((
-                bind(&cfg.dyn_listen.host, cfg.dyn_listen.port, "peers").await?,
-                Role::Peer,
-            ));
-            if let crate::config::Listen::Tcp(hp) = &cfg.server.endpoint {
+            if ports.peer {
+                listeners.push((
+                    bind(&cfg.dyn_listen.host, cfg.dyn_listen.port, "peers").await?,
+                    Role::Peer,
+                ));
+            }
+            if let (true, crate::config::Listen::Tcp(hp)) = (ports.datastore, &cfg.server.endpoint)
+            {
                 listeners.push((
                     bind(&hp.host, hp.port, "local datastore clients").await?,
                     Role::Datastore,

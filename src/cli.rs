@@ -55,6 +55,13 @@ pub struct Cli {
     #[arg(short = 'x', long = "admin-operation", hide = true)]
     pub admin: Option<String>,
     /// A redis.conf-style file or dynomite.yml, as redis-server takes it.
+    /// Overrides the peer port (`dyn_listen`) as host:port, or `none` to open none
+    /// (for running many nodes at once, as the integration tests do)
+    #[arg(long = "dyn-listen", value_name = "ADDR|none")]
+    pub dyn_listen: Option<String>,
+    /// Overrides the stats HTTP port (`stats_listen`) as host:port, or `none`
+    #[arg(long = "stats-listen", value_name = "ADDR|none")]
+    pub stats_listen: Option<String>,
     #[arg(value_name = "CONFIG")]
     pub positional_conf: Option<PathBuf>,
     /// Redis-style `--name value` overrides, filled by [`parse`].

@@ -25,6 +25,7 @@ impl Server {
             .expect("free port");
         let child = Command::new(env!("CARGO_BIN_EXE_redmite"))
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--dyn-listen", "none", "--stats-listen", "none"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

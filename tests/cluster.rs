@@ -23,6 +23,26 @@ struct Node {
     /// The local-only datastore address (`servers:`).
     datastore: String,
     log: PathBuf,
+    conf: PathBuf,
+}
+
+/// Starts `redmite -c conf -v 6`, appending its output to `log`.
+fn spawn_node(conf: &Path, log: &Path) -> Child {
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("open log");
+    Command::new(env!("CARGO_BIN_EXE_redmite"))
+        .arg("-c")
+        .arg(conf)
+        .arg("-v")
+        .arg("6")
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().expect("clone log"))
+        .stderr(log_file)
+        .spawn()
+        .expect("spawn redmite")
 }
 
 /// The nodes of one test, stopped on drop.
@@ -106,22 +126,14 @@ impl Nodes {
                 parts.next().unwrap_or("")
             );
             let log = dir.join(format!("{sample}.log"));
-            let log_file = std::fs::File::create(&log).expect("create log");
-            let child = Command::new(env!("CARGO_BIN_EXE_redmite"))
-                .arg("-c")
-                .arg(&conf)
-                .arg("-v")
-                .arg("6")
-                .stdin(Stdio::null())
-                .stdout(log_file.try_clone().expect("clone log"))
-                .stderr(log_file)
-                .spawn()
-                .expect("spawn redmite");
+            let _ = std::fs::remove_file(&log);
+            let child = spawn_node(&conf, &log);
             nodes.nodes.push(Node {
                 child,
                 client,
                 datastore,
                 log,
+                conf,
             });
         }
         for i in 0..nodes.nodes.len() {
@@ -155,6 +167,15 @@ impl Nodes {
             .status()
             .expect("run kill");
         assert!(status.success(), "kill {sig} {pid}");
+    }
+
+    /// Starts node `i` again (after [`Nodes::kill`]) with an empty keyspace.
+    fn restart(&mut self, i: usize) {
+        let n = &mut self.nodes[i];
+        n.child = spawn_node(&n.conf, &n.log);
+        let addr = n.client.clone();
+        assert!(poll(Duration::from_secs(20), || cmd(&addr, &["PING"])
+            .is_ok_and(|r| r == "+PONG")));
     }
 
     /// Stops node `i` for good.
@@ -701,5 +722,255 @@ fn publish_on_one_node_reaches_subscribers_on_every_node() {
     assert_eq!(
         cmd(nodes.client(3), &["PUBLISH", "news", "local"]).unwrap(),
         ":1"
+    );
+}
+
+/// Sends every command in `cmds` in one write and reads the replies in order.
+fn pipeline(addr: &str, cmds: &[Vec<String>]) -> Vec<String> {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut req = String::new();
+    for args in cmds {
+        req.push_str(&format!("*{}\r\n", args.len()));
+        for a in args {
+            req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+    }
+    s.write_all(req.as_bytes()).expect("write pipeline");
+    cmds.iter()
+        .map(|_| read_reply(&mut s).expect("reply"))
+        .collect()
+}
+
+fn args(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn a_pipeline_of_quorum_writes_replicates_in_order_with_a_verdict_per_write() {
+    let q = [
+        ("read_consistency", "DC_QUORUM"),
+        ("write_consistency", "DC_QUORUM"),
+    ];
+    let nodes = Nodes::start(
+        &[
+            "safe_quorum_rack1.yml",
+            "safe_quorum_rack2.yml",
+            "safe_quorum_rack3.yml",
+        ],
+        90,
+        &q,
+    );
+    until_ok(nodes.client(0), &["SET", "warm", "1"]);
+    until_ok(nodes.client(0), &["SET", "s", "string"]);
+    // 200 writes in one pipeline: SETs, INCRs of one counter (each reply is that
+    // write's own), and a write that fails with WRONGTYPE on every replica.
+    let mut cmds = Vec::new();
+    let mut want = Vec::new();
+    for i in 0..200 {
+        match i % 4 {
+            0 | 1 => {
+                cmds.push(args(&["SET", &format!("k{i}"), &format!("v{i}")]));
+                want.push("+OK".to_string());
+            }
+            2 => {
+                cmds.push(args(&["INCR", "counter"]));
+                want.push(format!(":{}", i / 4 + 1));
+            }
+            _ => {
+                cmds.push(args(&["LPUSH", "s", "x"]));
+                want.push(
+                    "-WRONGTYPE Operation against a key holding the wrong kind of value".into(),
+                );
+            }
+        }
+    }
+    assert_eq!(pipeline(nodes.client(0), &cmds), want);
+    for n in 1..3 {
+        assert!(eventually_get(nodes.datastore(n), "counter", "$50"));
+        assert!(eventually_get(nodes.datastore(n), "k196", "$v196"));
+        assert_eq!(cmd(nodes.datastore(n), &["GET", "k1"]).unwrap(), "$v1");
+    }
+    // Reads of one pipeline get their own quorum verdict: make replicas disagree on
+    // one key only, behind the cluster's back.
+    let safe = [
+        ("read_consistency", "DC_SAFE_QUORUM"),
+        ("write_consistency", "DC_SAFE_QUORUM"),
+    ];
+    drop(nodes);
+    let nodes = Nodes::start(
+        &[
+            "safe_quorum_rack1.yml",
+            "safe_quorum_rack2.yml",
+            "safe_quorum_rack3.yml",
+        ],
+        91,
+        &safe,
+    );
+    until_ok(nodes.client(0), &["SET", "a", "same"]);
+    until_ok(nodes.client(0), &["SET", "b", "same"]);
+    assert!(eventually_get(nodes.datastore(2), "b", "$same"));
+    cmd(nodes.datastore(1), &["SET", "a", "two"]).unwrap();
+    cmd(nodes.datastore(2), &["SET", "a", "three"]).unwrap();
+    let got = pipeline(
+        nodes.client(0),
+        &[
+            args(&["GET", "a"]),
+            args(&["GET", "b"]),
+            args(&["GET", "a"]),
+        ],
+    );
+    assert_eq!(
+        got,
+        [
+            "-ERR Dynomite: Failed to achieve Quorum",
+            "$same",
+            "-ERR Dynomite: Failed to achieve Quorum"
+        ]
+    );
+}
+
+#[test]
+fn a_pipeline_without_quorum_fails_each_write_and_keeps_hints() {
+    let q = [
+        ("read_consistency", "DC_QUORUM"),
+        ("write_consistency", "DC_QUORUM"),
+        ("timeout", "1000"),
+    ];
+    let mut nodes = Nodes::start(
+        &[
+            "safe_quorum_rack1.yml",
+            "safe_quorum_rack2.yml",
+            "safe_quorum_rack3.yml",
+        ],
+        92,
+        &q,
+    );
+    until_ok(nodes.client(0), &["SET", "warm", "1"]);
+    nodes.kill(1);
+    nodes.kill(2);
+    let cmds: Vec<Vec<String>> = (0..5)
+        .map(|i| args(&["SET", &format!("p{i}"), "v"]))
+        .collect();
+    for reply in pipeline(nodes.client(0), &cmds) {
+        assert!(reply.starts_with("-ERR Peer: Peer Node"), "got {reply}");
+    }
+    // No rollback, as in Dynomite: the coordinator applied them.
+    assert_eq!(cmd(nodes.datastore(0), &["GET", "p4"]).unwrap(), "$v");
+}
+
+/// Starts redmite without `-c` with `extra` arguments; returns the child and its log.
+fn start_default(extra: &[&str], log: &Path) -> Child {
+    let f = std::fs::File::create(log).expect("create log");
+    Command::new(env!("CARGO_BIN_EXE_redmite"))
+        .args(extra)
+        .args(["-v", "6"])
+        .stdin(Stdio::null())
+        .stdout(f.try_clone().expect("clone log"))
+        .stderr(f)
+        .spawn()
+        .expect("spawn redmite")
+}
+
+#[test]
+fn without_a_config_file_a_single_node_opens_its_ports_and_the_cli_moves_them() {
+    let dir = std::env::temp_dir().join(format!("redmite-defaults-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("a.log");
+    let mut a = start_default(
+        &[
+            "--port",
+            "8102",
+            "--bind",
+            "127.0.93.1",
+            "--dyn-listen",
+            "127.0.93.1:8101",
+            "--stats-listen",
+            "127.0.93.1:22222",
+        ],
+        &log,
+    );
+    let up = poll(Duration::from_secs(20), || {
+        cmd("127.0.93.1:8102", &["PING"]).is_ok_and(|r| r == "+PONG")
+    });
+    let peer_open = up && TcpStream::connect("127.0.93.1:8101").is_ok();
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = a.kill();
+    let _ = a.wait();
+    assert!(up && peer_open, "{text}");
+    // `none` opens no peer port.
+    let log = dir.join("b.log");
+    let mut b = start_default(
+        &[
+            "--port",
+            "8102",
+            "--bind",
+            "127.0.93.2",
+            "--dyn-listen",
+            "none",
+            "--stats-listen",
+            "none",
+        ],
+        &log,
+    );
+    let up = poll(Duration::from_secs(20), || {
+        cmd("127.0.93.2:8102", &["SET", "k", "v"]).is_ok_and(|r| r == "+OK")
+    });
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = b.kill();
+    let _ = b.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(up, "{text}");
+    assert!(!text.contains("listening for peers"), "{text}");
+    assert!(
+        text.contains("listening for clients on 127.0.93.2:8102"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_failing_peer_is_marked_down_after_the_failure_limit_and_retried_after_the_retry_timeout() {
+    let q = [
+        ("read_consistency", "DC_QUORUM"),
+        ("write_consistency", "DC_QUORUM"),
+        ("timeout", "500"),
+        ("server_failure_limit", "2"),
+        ("server_retry_timeout", "1500"),
+    ];
+    let mut nodes = Nodes::start(
+        &[
+            "safe_quorum_rack1.yml",
+            "safe_quorum_rack2.yml",
+            "safe_quorum_rack3.yml",
+        ],
+        94,
+        &q,
+    );
+    assert!(poll(Duration::from_secs(20), || nodes
+        .log(0)
+        .matches("peer link up")
+        .count()
+        == 2));
+    nodes.kill(2);
+    // The lost connection and the refused reconnect are 2 failures in a row.
+    assert!(
+        poll(Duration::from_secs(20), || nodes.log(0).contains(
+            "peer marked down after 2 consecutive failures; retrying every 1500 ms"
+        )),
+        "{}",
+        nodes.log(0)
+    );
+    // Rack 2 still makes the quorum; rack 3 gets the write as a hint.
+    until_ok(nodes.client(0), &["SET", "h", "1"]);
+    nodes.restart(2);
+    nodes.kill(1);
+    // Only rack 3 can make the quorum now: its link is retried after the retry timeout.
+    until_ok(nodes.client(0), &["SET", "after", "1"]);
+    assert!(eventually_get(nodes.datastore(2), "h", "$1"));
+    assert!(
+        nodes.log(0).matches("peer link up").count() >= 3,
+        "{}",
+        nodes.log(0)
     );
 }

@@ -28,8 +28,9 @@ use crate::commands::dispatch::resolve;
 use crate::commands::table::{flags, Entry};
 use crate::commands::{dispatch, Ctx};
 use crate::config::DynoConfig;
+use crate::peer::batch;
 use crate::peer::codec::{Frame, MsgType, RedmiteExt};
-use crate::peer::link::{Link, PeerReply, TIMED_OUT};
+use crate::peer::link::{Link, PeerReply, RetryPolicy, REFUSED, TIMED_OUT};
 use crate::resp::{encode, parse_request, Decoder, Limits, Reply};
 use crate::store::Store;
 
@@ -96,10 +97,12 @@ pub struct Pending {
 }
 
 enum PendingKind {
-    /// A quorum over several racks (and, for EACH, datacenters).
+    /// A quorum over several racks (and, for EACH, datacenters): each vote is unit `pos`
+    /// of the batch frame `frame` sent to a replica of DC `dc`.
     Quorum {
         tracker: Tracker,
-        waits: Vec<(usize, Option<oneshot::Receiver<PeerReply>>)>,
+        votes: Vec<Vote>,
+        replies: Arc<Mutex<Vec<FrameReply>>>,
     },
     /// A single peer's reply relayed as is (a command forwarded to its owner).
     Relay(oneshot::Receiver<PeerReply>),
@@ -109,6 +112,84 @@ enum PendingKind {
         parts: Vec<(Vec<usize>, Slot)>,
         nkeys: usize,
     },
+}
+
+/// Where one replica's answer to a unit will be: unit `pos` of the reply to batch frame
+/// `frame`, counting for DC `dc`.
+#[derive(Debug, Clone, Copy)]
+struct Vote {
+    dc: usize,
+    frame: usize,
+    pos: usize,
+}
+
+/// The peer traffic of one batch of commands (a client's pipeline, or the frames an
+/// inbound peer connection read at once). Every unit for the same peer goes into one
+/// batch frame (`peer::batch`), sent by [`Cluster::flush`] when the batch ends, while
+/// the store lock is still held, so every link receives writes in the order they were
+/// applied. The replies of every frame are shared by the batch's pending quorums.
+#[derive(Default)]
+pub struct Outbound {
+    frames: Vec<OutFrame>,
+    /// The unit being built: its RESP commands.
+    scratch: BytesMut,
+    replies: Arc<Mutex<Vec<FrameReply>>>,
+}
+
+struct OutFrame {
+    node: NodeId,
+    units: BytesMut,
+    count: usize,
+    durable: bool,
+    want: bool,
+}
+
+/// One batch frame's answer: still awaited, or its units' (checksum, reply bytes), or why
+/// there is none.
+#[derive(Default)]
+pub struct FrameReply {
+    rx: Option<oneshot::Receiver<PeerReply>>,
+    got: Option<Result<Vec<(u32, Bytes)>, &'static str>>,
+}
+
+impl Outbound {
+    /// Starts a new unit: returns the buffer its commands are written to.
+    fn begin_unit(&mut self) -> &mut BytesMut {
+        self.scratch.clear();
+        &mut self.scratch
+    }
+
+    /// Appends the unit being built to `node`'s frame; returns where its reply will be.
+    fn push(
+        &mut self,
+        node: NodeId,
+        db: u8,
+        proto: u8,
+        flags: u8,
+        durable: bool,
+        want: bool,
+    ) -> (usize, usize) {
+        let i = match self.frames.iter().position(|f| f.node == node) {
+            Some(i) => i,
+            None => {
+                self.frames.push(OutFrame {
+                    node,
+                    // Room for a typical pipeline's units without regrowing.
+                    units: BytesMut::with_capacity(8 * 1024),
+                    count: 0,
+                    durable: false,
+                    want: false,
+                });
+                self.frames.len() - 1
+            }
+        };
+        let f = &mut self.frames[i];
+        batch::push_unit(&mut f.units, db, proto, flags, &self.scratch);
+        f.durable |= durable;
+        f.want |= want;
+        f.count += 1;
+        (i, f.count - 1)
+    }
 }
 
 /// Node-wide counters of the replication layer.
@@ -136,6 +217,10 @@ pub struct Cluster {
     racks_per_dc: Vec<usize>,
     /// True when every rack has a single node: every key is owned locally in this rack.
     every_key_local: bool,
+    /// True when there is no other node (the single-node default).
+    alone: bool,
+    /// When peer links give up on a failing peer for a while.
+    pub retry: RetryPolicy,
     /// The highest durable sequence applied per sender incarnation.
     applied: Mutex<HashMap<u32, u64>>,
     pub stats: ClusterStats,
@@ -157,16 +242,6 @@ fn level_from(code: u8) -> Level {
         3 => Level::DcEachSafeQuorum,
         _ => Level::DcOne,
     }
-}
-
-/// Encodes commands as a RESP payload for a peer frame.
-pub fn encode_commands(cmds: &[Vec<Bytes>]) -> Bytes {
-    let mut out = BytesMut::new();
-    for args in cmds {
-        let items: Vec<Reply> = args.iter().cloned().map(Reply::Bulk).collect();
-        encode(&Reply::Array(items), 2, &mut out);
-    }
-    out.freeze()
 }
 
 /// A checksum of a reply that ignores the order of set members and map entries, whose
@@ -242,7 +317,7 @@ impl Cluster {
         let ring = Ring::from_nodes(local, peers, cfg.hash, cfg.hash_tag)
             .map_err(|e| anyhow::anyhow!("topology: {e:?}"))?;
         let local_dc = ring.local_dc();
-        let links = ring
+        let links: Vec<Option<Arc<Link>>> = ring
             .nodes()
             .iter()
             .map(|n| {
@@ -270,6 +345,7 @@ impl Cluster {
                 .count()
                 == 1
         });
+        let alone = links.iter().all(Option::is_none);
         Ok(Cluster {
             ring,
             links,
@@ -282,6 +358,12 @@ impl Cluster {
             read_repairs: AtomicBool::new(cfg.read_repairs_enabled),
             racks_per_dc,
             every_key_local,
+            alone,
+            retry: RetryPolicy {
+                failure_limit: cfg.server_failure_limit,
+                retry_timeout: cfg.server_retry_timeout,
+                eject: cfg.auto_eject_hosts,
+            },
             applied: Mutex::new(HashMap::new()),
             stats: ClusterStats::default(),
         })
@@ -342,21 +424,31 @@ impl Cluster {
 
     /// Every node of `rack` that must receive a write of `key` (its owner), or every
     /// node of the rack for keyless writes such as FLUSHALL.
-    fn targets_in_rack(&self, rack: RackId, key: Option<&[u8]>) -> Vec<NodeId> {
-        match key {
-            Some(k) => vec![self.ring.owner(rack, k)],
-            None => (0..self.ring.nodes().len() as u32)
-                .map(NodeId)
-                .filter(|&n| self.ring.rack_of(n) == Some(rack))
-                .collect(),
-        }
+    fn targets_in_rack(
+        &self,
+        rack: RackId,
+        key: Option<&[u8]>,
+    ) -> impl Iterator<Item = NodeId> + '_ {
+        let owner = key.map(|k| self.ring.owner(rack, k));
+        (0..self.ring.nodes().len() as u32)
+            .map(NodeId)
+            .filter(move |&n| match owner {
+                Some(o) => n == o,
+                None => self.ring.rack_of(n) == Some(rack),
+            })
     }
 
     /// Runs a client command: checks the node state, routes it to its owner when this
     /// node does not own its keys, executes it, and replicates a write's effects.
-    pub fn execute(&self, ctx: &mut Ctx, args: &[Bytes]) -> Slot {
+    /// Peer traffic goes into `out`, which the caller sends with [`Cluster::flush`]
+    /// before it releases the store lock and awaits any [`Pending`] reply.
+    pub fn execute(&self, ctx: &mut Ctx, args: &[Bytes], out: &mut Outbound) -> Slot {
+        if self.alone && self.state() == NodeState::Normal {
+            // No replica and nothing refused: the coordinator would only dispatch.
+            return Slot::Ready(dispatch(ctx, args));
+        }
         if ctx.client.multi.is_some() {
-            return self.execute_in_multi(ctx, args);
+            return self.execute_in_multi(ctx, args, out);
         }
         let entry = match resolve(args) {
             Ok(e) if !e.cmd.has(flags::LOCAL) => e,
@@ -373,7 +465,7 @@ impl Cluster {
             return Slot::Ready(Reply::error(STATE_REFUSED));
         }
         if entry.cmd.has(flags::BROADCAST) {
-            return Slot::Ready(self.broadcast(ctx, args));
+            return Slot::Ready(self.broadcast(ctx, args, out));
         }
         let keys = entry.cmd.key_positions(args);
         let first_key = keys.first().map(|&i| args[i].as_ref());
@@ -384,7 +476,7 @@ impl Cluster {
                 .any(|&i| self.ring.local_owner(&args[i]) != owner)
             {
                 if entry.cmd.has(flags::SPLIT) {
-                    return self.split(ctx, entry, args, &keys);
+                    return self.split(ctx, entry, args, &keys, out);
                 }
                 return Slot::Ready(Reply::error(CROSS_NODE));
             }
@@ -399,17 +491,18 @@ impl Cluster {
         crate::stats::metrics()
             .count_level(is_write, if is_write { write_level } else { read_level });
         if is_write {
-            self.write(ctx, args, write_level)
+            self.write(ctx, args, write_level, out)
         } else if entry.cmd.has(flags::READONLY) && read_level != Level::DcOne && self.has_peers() {
             let reply = dispatch(ctx, args);
-            let waits = self.fan_out_read(
+            let votes = self.fan_out_read(
                 ctx.client.db as u8,
                 ctx.client.proto,
                 args,
                 first_key,
                 read_level,
+                out,
             );
-            self.quorum(read_level, ctx.client.proto, reply, waits)
+            self.quorum(read_level, ctx.client.proto, reply, votes, out)
         } else {
             Slot::Ready(dispatch(ctx, args))
         }
@@ -420,7 +513,7 @@ impl Cluster {
     /// does not own are refused, which dooms the transaction). EXEC runs here and its
     /// effects, which the EXEC handler wraps as `MULTI`, effects..., `EXEC`, are
     /// replicated as one payload, routed by the first key written.
-    fn execute_in_multi(&self, ctx: &mut Ctx, args: &[Bytes]) -> Slot {
+    fn execute_in_multi(&self, ctx: &mut Ctx, args: &[Bytes], out: &mut Outbound) -> Slot {
         if let Ok(entry) = resolve(args) {
             if !entry.cmd.has(flags::TX_CONTROL) && !self.every_key_local {
                 let me = self.ring.local();
@@ -432,13 +525,13 @@ impl Cluster {
             }
         }
         let write_level = ctx.client.levels.map_or(self.write_level(), |l| l.1);
-        self.write(ctx, args, write_level)
+        self.write(ctx, args, write_level, out)
     }
 
     /// Runs a command that may write, then replicates the effects it recorded (the
     /// command itself, a handler's rewrite, or an EXEC's `MULTI`…`EXEC`) to the other
     /// replicas, routed by the first key they write, and waits as `level` asks.
-    fn write(&self, ctx: &mut Ctx, args: &[Bytes], level: Level) -> Slot {
+    fn write(&self, ctx: &mut Ctx, args: &[Bytes], level: Level, out: &mut Outbound) -> Slot {
         ctx.replicate = self.has_peers();
         let reply = dispatch(ctx, args);
         ctx.replicate = false;
@@ -454,39 +547,43 @@ impl Cluster {
         self.stats
             .replicated_writes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let waits = self.replicate(
+        let votes = self.replicate(
             ctx.client.db as u8,
             ctx.client.proto,
             &effects,
             route_key.as_deref(),
             level,
+            out,
         );
-        self.quorum(level, ctx.client.proto, reply, waits)
+        self.quorum(level, ctx.client.proto, reply, votes, out)
     }
 
     /// Runs a `BROADCAST` command (PUBLISH) here and sends it, fire-and-forget, to
     /// every peer node of every DC; they apply it as a peer request, which is never
     /// sent on. The reply is this node's (its receiver count).
-    fn broadcast(&self, ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    fn broadcast(&self, ctx: &mut Ctx, args: &[Bytes], out: &mut Outbound) -> Reply {
         let reply = dispatch(ctx, args);
         if reply.is_error() {
             return reply;
         }
-        let payload = encode_commands(&[args.to_vec()]);
-        let ext = RedmiteExt {
-            db: ctx.client.db as u8,
-            proto: ctx.client.proto,
-            ..Default::default()
-        };
-        for link in self.links.iter().flatten() {
-            link.send(MsgType::Req, ext, payload.clone(), false, false);
+        batch::push_command(out.begin_unit(), args);
+        let (db, proto) = (ctx.client.db as u8, ctx.client.proto);
+        for (i, _) in self.links.iter().enumerate().filter(|(_, l)| l.is_some()) {
+            out.push(NodeId(i as u32), db, proto, 0, false, false);
         }
         reply
     }
 
     /// Splits a multi-key command by the keys' owners in this rack, runs each part where
     /// its keys live, and merges the replies (Dynomite's MGET/MSET/DEL/EXISTS handling).
-    fn split(&self, ctx: &mut Ctx, entry: Entry, args: &[Bytes], keys: &[usize]) -> Slot {
+    fn split(
+        &self,
+        ctx: &mut Ctx,
+        entry: Entry,
+        args: &[Bytes],
+        keys: &[usize],
+        out: &mut Outbound,
+    ) -> Slot {
         let step = entry.cmd.keys.2.max(1) as usize;
         let key_bytes: Vec<&[u8]> = keys.iter().map(|&i| args[i].as_ref()).collect();
         let me = self.ring.local();
@@ -498,7 +595,7 @@ impl Cluster {
                 frag.extend(args[at..(at + step).min(args.len())].iter().cloned());
             }
             let slot = if node == me {
-                self.execute(ctx, &frag)
+                self.execute(ctx, &frag, out)
             } else {
                 self.forward(ctx, node, &frag)
             };
@@ -542,23 +639,19 @@ impl Cluster {
         self.stats
             .forwarded
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        match link.send(
-            MsgType::Req,
-            ext,
-            encode_commands(&[args.to_vec()]),
-            false,
-            true,
-        ) {
+        let mut payload = BytesMut::new();
+        batch::push_command(&mut payload, args);
+        match link.send(MsgType::Req, ext, payload.freeze(), false, true) {
             Some(rx) => Slot::Wait(Pending {
                 kind: PendingKind::Relay(rx),
                 timeout: self.wait_timeout(),
             }),
-            None => Slot::Ready(Reply::error(crate::peer::link::REFUSED)),
+            None => Slot::Ready(Reply::error(REFUSED)),
         }
     }
 
-    /// Queues a write's effects to every other replica. Returns the receivers whose
-    /// replies count for `level`, tagged with their DC index.
+    /// Queues a write's effects to every other replica (one unit in each replica's batch
+    /// frame). Returns the votes that count for `level`.
     fn replicate(
         &self,
         db: u8,
@@ -566,31 +659,26 @@ impl Cluster {
         effects: &[Vec<Bytes>],
         key: Option<&[u8]>,
         level: Level,
-    ) -> Vec<(usize, Option<oneshot::Receiver<PeerReply>>)> {
-        let payload = encode_commands(effects);
-        let ext = RedmiteExt {
-            db,
-            proto,
-            ..Default::default()
-        };
+        out: &mut Outbound,
+    ) -> Vec<Vote> {
+        let cmds = out.begin_unit();
+        for e in effects {
+            batch::push_command(cmds, e);
+        }
         let local_dc = self.ring.local_dc();
         let me = self.ring.local();
-        let wants_local = level != Level::DcOne;
-        let mut waits = Vec::new();
+        let mut votes = Vec::new();
         for dc in 0..self.ring.dc_count() {
-            let every_rack = dc == local_dc || level == Level::DcEachSafeQuorum;
-            if every_rack {
-                let want = wants_local && (dc == local_dc || level == Level::DcEachSafeQuorum);
+            if dc == local_dc || level == Level::DcEachSafeQuorum {
+                let want = level != Level::DcOne;
                 for rack in self.ring.racks_of_dc(dc) {
                     for node in self.targets_in_rack(rack, key) {
-                        if node == me {
+                        if node == me || self.link(node).is_none() {
                             continue;
                         }
-                        if let Some(link) = self.link(node) {
-                            let rx = link.send(MsgType::Req, ext, payload.clone(), true, want);
-                            if want {
-                                waits.push((dc, rx));
-                            }
+                        let (frame, pos) = out.push(node, db, proto, 0, true, want);
+                        if want {
+                            votes.push(Vote { dc, frame, pos });
                         }
                     }
                 }
@@ -606,14 +694,14 @@ impl Cluster {
                     .or_else(|| {
                         order
                             .first()
-                            .and_then(|&r| self.targets_in_rack(r, key).into_iter().next())
+                            .and_then(|&r| self.targets_in_rack(r, key).next())
                     });
-                if let Some(link) = pick.and_then(|n| self.link(n)) {
-                    link.send(MsgType::ReqForward, ext, payload.clone(), true, false);
+                if let Some(node) = pick.filter(|&n| self.link(n).is_some()) {
+                    out.push(node, db, proto, batch::FORWARD, true, false);
                 }
             }
         }
-        waits
+        votes
     }
 
     /// Sends a read to the other replicas whose replies count for `level`.
@@ -624,37 +712,27 @@ impl Cluster {
         args: &[Bytes],
         key: Option<&[u8]>,
         level: Level,
-    ) -> Vec<(usize, Option<oneshot::Receiver<PeerReply>>)> {
-        let payload = encode_commands(&[args.to_vec()]);
-        let ext = RedmiteExt {
-            db,
-            proto,
-            ..Default::default()
-        };
+        out: &mut Outbound,
+    ) -> Vec<Vote> {
+        batch::push_command(out.begin_unit(), args);
         let local_dc = self.ring.local_dc();
         let me = self.ring.local();
-        let mut waits = Vec::new();
+        let mut votes = Vec::new();
+        let Some(key) = key else { return votes };
         for dc in 0..self.ring.dc_count() {
             if dc != local_dc && level != Level::DcEachSafeQuorum {
                 continue;
             }
             for rack in self.ring.racks_of_dc(dc) {
-                let node = match key {
-                    Some(k) => self.ring.owner(rack, k),
-                    None => continue,
-                };
-                if node == me {
+                let node = self.ring.owner(rack, key);
+                if node == me || self.link(node).is_none() {
                     continue;
                 }
-                if let Some(link) = self.link(node) {
-                    waits.push((
-                        dc,
-                        link.send(MsgType::Req, ext, payload.clone(), false, true),
-                    ));
-                }
+                let (frame, pos) = out.push(node, db, proto, 0, false, true);
+                votes.push(Vote { dc, frame, pos });
             }
         }
-        waits
+        votes
     }
 
     fn quorum(
@@ -662,7 +740,8 @@ impl Cluster {
         level: Level,
         proto: u8,
         local: Reply,
-        waits: Vec<(usize, Option<oneshot::Receiver<PeerReply>>)>,
+        votes: Vec<Vote>,
+        out: &Outbound,
     ) -> Slot {
         if level == Level::DcOne {
             return Slot::Ready(local);
@@ -671,96 +750,187 @@ impl Cluster {
             return Slot::Ready(local);
         };
         tracker.submit(self.ring.local_dc(), local_vote(&local, proto));
-        if tracker.is_done() && waits.is_empty() {
+        if tracker.is_done() && votes.is_empty() {
             return Slot::Ready(local);
         }
         Slot::Wait(Pending {
-            kind: PendingKind::Quorum { tracker, waits },
+            kind: PendingKind::Quorum {
+                tracker,
+                votes,
+                replies: out.replies.clone(),
+            },
             timeout: self.wait_timeout(),
         })
     }
 
+    /// Sends the batch frames `out` gathered, one per peer. Call it before releasing the
+    /// store lock (so links see writes in their order) and before awaiting any pending
+    /// reply of the batch.
+    pub fn flush(&self, out: Outbound) {
+        if out.frames.is_empty() {
+            return;
+        }
+        let mut replies = out.replies.lock();
+        for f in out.frames {
+            let ext = RedmiteExt {
+                kind: RedmiteExt::BATCH,
+                ..Default::default()
+            };
+            let rx = self
+                .link(f.node)
+                .and_then(|l| l.send(MsgType::Req, ext, f.units.freeze(), f.durable, f.want));
+            replies.push(FrameReply { rx, got: None });
+        }
+    }
+
     /// Applies a request that arrived from a peer. Replicated writes are applied at most
-    /// once per sender incarnation and sequence number.
-    pub fn apply_peer(&self, store: &mut Store, client: &mut Client, frame: &Frame) -> Slot {
+    /// once per sender incarnation and sequence number. Peer traffic it causes (a
+    /// forwarded command's replication, a cross-DC write's fan-out) goes into `out`.
+    pub fn apply_peer(
+        &self,
+        store: &mut Store,
+        client: &mut Client,
+        frame: &Frame,
+        out: &mut Outbound,
+    ) -> Slot {
         let ext = match frame.ext() {
             Ok(e) => e.unwrap_or_default(),
             Err(e) => return Slot::Ready(Reply::error(format!("ERR bad peer frame: {e}"))),
         };
-        if ext.version != 0 {
-            let mut applied = self.applied.lock();
-            let last = applied.entry(ext.origin).or_insert(0);
-            if ext.version <= *last {
-                return Slot::Ready(Reply::OK);
-            }
-            *last = ext.version;
-        }
-        let mut buf = BytesMut::from(&frame.payload[..]);
-        let mut dec = Decoder::default();
-        let mut cmds = Vec::new();
-        loop {
-            match parse_request(&mut dec, &mut buf, &Limits::default()) {
-                Ok(Some(c)) => cmds.push(c),
-                Ok(None) => break,
-                Err(e) => return Slot::Ready(Reply::error(format!("ERR {e}"))),
-            }
-        }
-        if (ext.db as usize) >= store.dbs.len() {
-            return Slot::Ready(Reply::error("ERR DB index is out of range"));
-        }
-        client.db = ext.db as usize;
-        client.proto = if ext.proto == 3 { 3 } else { 2 };
         let now = crate::store::unix_ms();
         if ext.kind == RedmiteExt::COORDINATE {
-            let Some(args) = cmds.into_iter().next() else {
-                return Slot::Ready(Reply::error("ERR empty request"));
+            let mut buf = BytesMut::from(&frame.payload[..]);
+            let args = match parse_request(&mut Decoder::default(), &mut buf, &Limits::default()) {
+                Ok(Some(args)) => args,
+                Ok(None) => return Slot::Ready(Reply::error("ERR empty request")),
+                Err(e) => return Slot::Ready(Reply::error(format!("ERR {e}"))),
             };
+            if (ext.db as usize) >= store.dbs.len() {
+                return Slot::Ready(Reply::error("ERR DB index is out of range"));
+            }
+            client.db = ext.db as usize;
+            client.proto = if ext.proto == 3 { 3 } else { 2 };
             client.origin = Origin::Client;
             client.levels = Some((level_from(ext.read_level), level_from(ext.write_level)));
             let mut ctx = Ctx::new(store, client, now);
             // A peer's request cannot wait on this node's keys (the peer link has no
             // way to park it): blocking commands answer at once, as inside MULTI.
             ctx.may_block = false;
-            let slot = self.execute(&mut ctx, &args);
+            let slot = self.execute(&mut ctx, &args, out);
             client.origin = Origin::Peer;
             return slot;
         }
+        let fresh = ext.version == 0 || {
+            let mut applied = self.applied.lock();
+            let last = applied.entry(ext.origin).or_insert(0);
+            let fresh = ext.version > *last;
+            *last = (*last).max(ext.version);
+            fresh
+        };
+        if ext.kind != RedmiteExt::BATCH {
+            // A single unit (a plain Dynomite frame): its reply is the payload's.
+            if !fresh {
+                return Slot::Ready(Reply::OK);
+            }
+            let unit = batch::Unit {
+                db: ext.db,
+                proto: ext.proto,
+                flags: if frame.msg_type == MsgType::ReqForward {
+                    batch::FORWARD
+                } else {
+                    0
+                },
+                cmds: frame.payload.clone(),
+            };
+            return Slot::Ready(self.apply_unit(store, client, &unit, now, out));
+        }
+        let units = match batch::parse_units(&frame.payload) {
+            Ok(u) => u,
+            Err(e) => return Slot::Ready(Reply::error(format!("ERR bad peer frame: {e}"))),
+        };
+        let mut replies = BytesMut::new();
+        let mut encoded = BytesMut::new();
+        for unit in &units {
+            // A resent batch that was already applied: acknowledge every unit.
+            let reply = if fresh {
+                self.apply_unit(store, client, unit, now, out)
+            } else {
+                Reply::OK
+            };
+            encoded.clear();
+            encode(&reply, client.proto, &mut encoded);
+            batch::push_reply(&mut replies, vote_checksum(&reply, &encoded), &encoded);
+        }
+        Slot::Ready(Reply::Raw(replies.freeze()))
+    }
+
+    /// Applies one unit's commands here; its reply is the last command's. A unit from
+    /// another DC is sent on to this DC's other racks.
+    fn apply_unit(
+        &self,
+        store: &mut Store,
+        client: &mut Client,
+        unit: &batch::Unit,
+        now: u64,
+        out: &mut Outbound,
+    ) -> Reply {
+        client.proto = if unit.proto == 3 { 3 } else { 2 };
+        if (unit.db as usize) >= store.dbs.len() {
+            return Reply::error("ERR DB index is out of range");
+        }
+        client.db = unit.db as usize;
+        let mut buf = BytesMut::from(&unit.cmds[..]);
+        let mut dec = Decoder::default();
         let mut last = Reply::OK;
-        for args in &cmds {
+        let mut route_key = None;
+        let forward = unit.flags & batch::FORWARD != 0;
+        loop {
+            let args = match parse_request(&mut dec, &mut buf, &Limits::default()) {
+                Ok(Some(args)) => args,
+                Ok(None) => break,
+                Err(e) => return Reply::error(format!("ERR {e}")),
+            };
+            if forward && route_key.is_none() {
+                route_key = resolve(&args)
+                    .ok()
+                    .and_then(|e| e.cmd.key_positions(&args).first().map(|&i| args[i].clone()));
+            }
             let mut ctx = Ctx::new(store, client, now);
             ctx.may_block = false;
-            last = dispatch(&mut ctx, args);
+            last = dispatch(&mut ctx, &args);
         }
-        if frame.msg_type == MsgType::ReqForward {
-            self.fan_out_forwarded(&cmds, ext);
+        if forward {
+            self.fan_out_forwarded(unit, route_key.as_deref(), out);
         }
-        Slot::Ready(last)
+        last
     }
 
     /// A write forwarded from another DC: send it on to the other racks of this DC.
-    fn fan_out_forwarded(&self, cmds: &[Vec<Bytes>], ext: RedmiteExt) {
-        let key = cmds.first().and_then(|args| {
-            resolve(args)
-                .ok()
-                .and_then(|e| e.cmd.key_positions(args).first().map(|&i| args[i].clone()))
-        });
-        let payload = encode_commands(cmds);
+    fn fan_out_forwarded(&self, unit: &batch::Unit, key: Option<&[u8]>, out: &mut Outbound) {
+        out.begin_unit().extend_from_slice(&unit.cmds);
         let me = self.ring.local();
-        let ext = RedmiteExt {
-            db: ext.db,
-            proto: ext.proto,
-            ..Default::default()
-        };
         for rack in self.ring.local_dc_racks() {
-            for node in self.targets_in_rack(rack, key.as_deref()) {
-                if node == me {
-                    continue;
-                }
-                if let Some(link) = self.link(node) {
-                    link.send(MsgType::Req, ext, payload.clone(), true, false);
+            for node in self.targets_in_rack(rack, key) {
+                if node != me && self.link(node).is_some() {
+                    out.push(node, unit.db, unit.proto, 0, true, false);
                 }
             }
         }
+    }
+}
+
+/// The checksum of a reply whose `proto` encoding is `encoded`: scalar replies encode
+/// the same in RESP2 and RESP3 and are their own canonical form, so their bytes are
+/// checksummed as they are, without a second encoding.
+fn vote_checksum(reply: &Reply, encoded: &[u8]) -> u32 {
+    match reply {
+        Reply::Status(_)
+        | Reply::StatusOwned(_)
+        | Reply::Error(_)
+        | Reply::Int(_)
+        | Reply::Bulk(_) => quorum::checksum(encoded),
+        Reply::Raw(b) => quorum::checksum(b),
+        other => reply_checksum(other),
     }
 }
 
@@ -772,7 +942,7 @@ fn local_vote(reply: &Reply, proto: u8) -> quorum::Reply {
             let mut out = BytesMut::new();
             encode(other, proto, &mut out);
             quorum::Reply::Ok {
-                checksum: reply_checksum(other),
+                checksum: vote_checksum(other, &out),
                 bytes: out.freeze(),
             }
         }
@@ -872,9 +1042,7 @@ impl Pending {
             PendingKind::Relay(mut rx) => {
                 let got = poll_fn(|cx| {
                     if let Poll::Ready(r) = Pin::new(&mut rx).poll(cx) {
-                        return Poll::Ready(
-                            r.unwrap_or(PeerReply::Failed(crate::peer::link::REFUSED)),
-                        );
+                        return Poll::Ready(r.unwrap_or(PeerReply::Failed(REFUSED)));
                     }
                     if sleep.as_mut().poll(cx).is_ready() {
                         return Poll::Ready(PeerReply::Failed(TIMED_OUT));
@@ -900,37 +1068,61 @@ impl Pending {
             }
             PendingKind::Quorum {
                 mut tracker,
-                mut waits,
+                mut votes,
+                replies,
             } => {
                 let started = std::time::Instant::now();
                 let mut timed_out = false;
                 poll_fn(|cx| {
-                    for (dc, slot) in waits.iter_mut() {
-                        let Some(rx) = slot.as_mut() else { continue };
-                        if let Poll::Ready(r) = Pin::new(rx).poll(cx) {
-                            *slot = None;
-                            let vote = r.map_or(
-                                quorum::Reply::Err(Bytes::from_static(
-                                    crate::peer::link::REFUSED.as_bytes(),
-                                )),
-                                peer_vote,
-                            );
-                            tracker.submit(*dc, vote);
-                        }
+                    {
+                        let mut frames = replies.lock();
+                        votes.retain(|v| {
+                            let Some(fr) = frames.get_mut(v.frame) else {
+                                tracker.peer_failed(v.dc, Bytes::from_static(REFUSED.as_bytes()));
+                                return false;
+                            };
+                            if fr.got.is_none() {
+                                let got = match fr.rx.as_mut() {
+                                    None => Err(REFUSED),
+                                    Some(rx) => match Pin::new(rx).poll(cx) {
+                                        Poll::Pending => return true,
+                                        Poll::Ready(Ok(PeerReply::Reply { bytes, .. })) => {
+                                            batch::parse_replies(&bytes).map_err(|_| REFUSED)
+                                        }
+                                        Poll::Ready(Ok(PeerReply::Failed(why))) => Err(why),
+                                        Poll::Ready(Err(_)) => Err(REFUSED),
+                                    },
+                                };
+                                fr.rx = None;
+                                fr.got = Some(got);
+                            }
+                            let vote = match &fr.got {
+                                Some(Ok(units)) => match units.get(v.pos) {
+                                    Some((checksum, bytes)) => peer_vote(PeerReply::Reply {
+                                        bytes: bytes.clone(),
+                                        checksum: *checksum,
+                                    }),
+                                    None => {
+                                        quorum::Reply::Err(Bytes::from_static(REFUSED.as_bytes()))
+                                    }
+                                },
+                                Some(Err(why)) => {
+                                    quorum::Reply::Err(Bytes::from_static(why.as_bytes()))
+                                }
+                                None => return true,
+                            };
+                            tracker.submit(v.dc, vote);
+                            false
+                        });
                     }
-                    if tracker.is_done() {
+                    if tracker.is_done() || votes.is_empty() {
                         return Poll::Ready(());
                     }
                     if sleep.as_mut().poll(cx).is_ready() {
                         timed_out = true;
-                        for (dc, slot) in waits.iter_mut() {
-                            if slot.take().is_some() {
-                                tracker.peer_failed(*dc, Bytes::from_static(TIMED_OUT.as_bytes()));
-                            }
+                        for v in votes.drain(..) {
+                            tracker.peer_failed(v.dc, Bytes::from_static(TIMED_OUT.as_bytes()));
                         }
-                        return Poll::Ready(());
-                    }
-                    if waits.iter().all(|(_, s)| s.is_none()) {
                         return Poll::Ready(());
                     }
                     Poll::Pending

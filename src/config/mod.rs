@@ -209,7 +209,7 @@ mod sample_files {
     fn redis_single_matches_the_docker_image() {
         let c = load("redis_single.yml");
         assert_eq!(c.listen, Listen::Tcp(HostPort::new("0.0.0.0", 8102)));
-        assert_eq!(c.stats_listen, HostPort::new("0.0.0.0", 22222));
+        assert_eq!(c.stats_listen, Some(HostPort::new("0.0.0.0", 22222)));
         assert_eq!(
             c.server.endpoint,
             Listen::Tcp(HostPort::new("127.0.0.1", 22122))

@@ -67,8 +67,9 @@ pub struct DynoConfig {
     pub listen: Listen,
     /// `dyn_listen`: the peer endpoint.
     pub dyn_listen: HostPort,
-    /// `stats_listen`: the admin HTTP endpoint.
-    pub stats_listen: HostPort,
+    /// `stats_listen`: the admin HTTP endpoint; `None` when turned off on the command
+    /// line (`--stats-listen none`), which tests use to run many nodes at once.
+    pub stats_listen: Option<HostPort>,
     /// `servers`: the local datastore endpoint, served by redmite itself as a local-only port.
     pub server: Server,
     /// `data_store`: always Redis (memcache is rejected).
@@ -592,8 +593,8 @@ impl DynoConfig {
             Some(s) => r.host_port(s, "dyn_listen")?,
         };
         let stats_listen = match &p.stats_listen {
-            Some(s) => r.host_port(s, "stats_listen")?,
-            None => {
+            Some(s) => Some(r.host_port(s, "stats_listen")?),
+            None => Some({
                 r.warn(
                     None,
                     format!(
@@ -601,7 +602,7 @@ impl DynoConfig {
                     ),
                 );
                 HostPort::new("0.0.0.0", 22222)
-            }
+            }),
         };
 
         let server = match p.servers.as_deref() {
@@ -912,7 +913,7 @@ impl DynoConfig {
             pool_name: "dyn_o_mite".into(),
             listen: Listen::Tcp(HostPort::new("127.0.0.1", 8102)),
             dyn_listen: HostPort::new("127.0.0.1", 8101),
-            stats_listen: HostPort::new("127.0.0.1", 22222),
+            stats_listen: Some(HostPort::new("127.0.0.1", 22222)),
             server: Server {
                 endpoint: Listen::Tcp(HostPort::new("127.0.0.1", 22122)),
                 weight: 1,

@@ -152,6 +152,9 @@ impl RedmiteExt {
     pub const APPLY: u8 = 0;
     /// Run the payload as if a client sent it here: route and replicate it.
     pub const COORDINATE: u8 = 1;
+    /// The payload is many units for local application (`peer::batch`), answered in one
+    /// frame.
+    pub const BATCH: u8 = 2;
 
     /// The compact encoding placed in `data`.
     pub fn to_bytes(self) -> Bytes {

@@ -15,7 +15,7 @@ use tracing::debug;
 
 use super::codec::{self, Frame, MsgType, RedmiteExt};
 use crate::clients::{Client, Origin};
-use crate::cluster::coordinator::{reply_checksum, Slot};
+use crate::cluster::coordinator::{reply_checksum, Outbound, Slot};
 use crate::resp::{encode, Reply};
 use crate::server::Shared;
 use crate::store::unix_ms;
@@ -71,18 +71,21 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) -> Result<(), String>
         }
         let answers: Vec<Answer> = {
             let mut store = shared.store.lock();
-            frames
+            let mut out = Outbound::default();
+            let answers = frames
                 .iter()
                 .filter(|f| matches!(f.msg_type, MsgType::Req | MsgType::ReqForward))
                 .map(|f| {
-                    let slot = cluster.apply_peer(&mut store, &mut client, f);
+                    let slot = cluster.apply_peer(&mut store, &mut client, f, &mut out);
                     Answer {
                         id: f.id,
                         proto: client.proto,
                         slot,
                     }
                 })
-                .collect()
+                .collect();
+            cluster.flush(out);
+            answers
         };
         for a in answers {
             let reply = match a.slot {

@@ -86,6 +86,23 @@ pub struct LinkStats {
     pub reconnects: AtomicU64,
     /// Round-trip times of requests on this link (µs), for the stats endpoint.
     pub rtt: crate::stats::Histogram,
+    /// Times the peer was marked down after `server_failure_limit` failures in a row.
+    pub marked_down: AtomicU64,
+}
+
+/// When a peer that keeps failing is given up on for a while (Dynomite's
+/// `server_failure_limit`, `server_retry_timeout` and `auto_eject_hosts`).
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Consecutive failures (refused connects, lost or stuck connections) after which
+    /// the peer is marked down.
+    pub failure_limit: u32,
+    /// How long a peer marked down waits before the next try; also the cap of the
+    /// backoff between earlier tries.
+    pub retry_timeout: Duration,
+    /// Whether peers are marked down at all (`auto_eject_hosts`); if not, retries back
+    /// off up to `retry_timeout` forever.
+    pub eject: bool,
 }
 
 /// The handle other tasks use to send to one peer.
@@ -306,39 +323,55 @@ impl Link {
     }
 }
 
-/// Keeps the link connected until shutdown. Backoff doubles from 100 ms up to `max_backoff`
-/// (Dynomite's peer backoff tops out at 10 s).
-pub async fn run(link: Arc<Link>, max_backoff: Duration, mut shutdown: watch::Receiver<bool>) {
-    let mut backoff = Duration::from_millis(100);
-    let mut was_up = false;
+/// Keeps the link connected until shutdown. Every refused connect and every lost or
+/// stuck connection is a failure; between failures the backoff doubles from 100 ms up
+/// to the retry timeout, and after `failure_limit` failures in a row the peer is marked
+/// down and tried again only every `retry_timeout`. A peer never reached yet is not
+/// marked down (it may simply start later than this node). Requests to a peer that is
+/// not connected fail at once (durable writes stay queued as hints).
+pub async fn run(link: Arc<Link>, policy: RetryPolicy, mut shutdown: watch::Receiver<bool>) {
+    const FIRST: Duration = Duration::from_millis(100);
+    let cap = policy.retry_timeout.max(FIRST);
+    let mut backoff = FIRST;
+    let mut failures = 0u32;
+    let mut reached = false;
     loop {
         if *shutdown.borrow_and_update() {
             return;
         }
-        let connect = tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(&link.addr));
-        match connect.await {
-            Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                backoff = Duration::from_millis(100);
-                link.up.store(true, Ordering::Release);
-                link.stats.reconnects.fetch_add(1, Ordering::Relaxed);
-                info!(peer = %link.name, addr = %link.addr, dc = %link.dc, rack = %link.rack, "peer link up");
-                was_up = true;
-                let why = serve(&link, stream, &mut shutdown).await;
-                link.went_down();
-                warn!(peer = %link.name, addr = %link.addr, "peer link down: {why}");
-            }
-            _ => {
-                if was_up {
-                    was_up = false;
-                }
-            }
+        let connect = tokio::time::timeout(link.stall, TcpStream::connect(&link.addr));
+        if let Ok(Ok(stream)) = connect.await {
+            let _ = stream.set_nodelay(true);
+            backoff = FIRST;
+            failures = 0;
+            reached = true;
+            link.up.store(true, Ordering::Release);
+            link.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+            info!(peer = %link.name, addr = %link.addr, dc = %link.dc, rack = %link.rack, "peer link up");
+            let why = serve(&link, stream, &mut shutdown).await;
+            link.went_down();
+            warn!(peer = %link.name, addr = %link.addr, "peer link down: {why}");
         }
+        failures = failures.saturating_add(1);
+        let wait = if reached && policy.eject && failures >= policy.failure_limit.max(1) {
+            if failures == policy.failure_limit.max(1) {
+                link.stats.marked_down.fetch_add(1, Ordering::Relaxed);
+                warn!(
+                    peer = %link.name, addr = %link.addr,
+                    "peer marked down after {failures} consecutive failures; retrying every {} ms",
+                    policy.retry_timeout.as_millis()
+                );
+            }
+            cap
+        } else {
+            let b = backoff;
+            backoff = (backoff * 2).min(cap);
+            b
+        };
         tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = stopped(&mut shutdown) => return,
         }
-        backoff = (backoff * 2).min(max_backoff.max(Duration::from_millis(100)));
     }
 }
 

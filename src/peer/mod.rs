@@ -6,6 +6,7 @@
 //! connection per peer with its queue and hints; `inbound` accepts peers' connections and
 //! applies their requests through the same command gate as clients.
 
+pub mod batch;
 pub mod codec;
 pub mod inbound;
 pub mod link;

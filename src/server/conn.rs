@@ -3,8 +3,9 @@
 //! Pipelining is free: every complete request in the read buffer is decoded first,
 //! then the whole batch runs under a single acquisition of the store lock, and all
 //! replies go out in one write. Replies that wait for replicas (quorum levels) are
-//! awaited after the lock is released, in order, so a pipeline's replicated writes reach
-//! each peer as one batch instead of one round trip each. A protocol error answers with
+//! awaited after the lock is released, in order. A pipeline's replicated writes reach
+//! each peer as one batch frame (`cluster::coordinator::Outbound`), so their quorum
+//! waits overlap instead of costing one round trip each. A protocol error answers with
 //! Redis's error text and closes only this connection, after the replies of the requests
 //! before it.
 //!
@@ -32,7 +33,7 @@ use tracing::debug;
 
 use super::{Role, Shared};
 use crate::clients::{Client, Origin};
-use crate::cluster::coordinator::{Pending, Slot};
+use crate::cluster::coordinator::{Outbound, Pending, Slot};
 use crate::commands::dispatch::held_by_pause;
 use crate::commands::{dispatch, Action, Ctx};
 use crate::resp::{encode, parse_request, Decoder, Limits, Reply};
@@ -400,7 +401,7 @@ impl Batch<'_> {
             .filter(|_| self.client.origin == Origin::Client);
         let mut store = self.shared.store.lock();
         store.stats.net_input_bytes += std::mem::take(self.read_bytes);
-        let mut segments = Vec::new();
+        let mut segments = Vec::with_capacity(2 * pending.len() + 1);
         let mut out = BytesMut::with_capacity(READ_CHUNK);
         let mut written = 0;
         let mut end = BatchEnd::Done;
@@ -409,6 +410,7 @@ impl Batch<'_> {
         let batch_start = std::time::Instant::now();
         let batch_ms = unix_ms();
         let mut started = batch_start;
+        let mut peers = Outbound::default();
         // Messages published before these commands ran go out before their replies.
         self.pushes.drain(&mut out);
         while let Some(args) = pending.pop_front() {
@@ -420,7 +422,7 @@ impl Batch<'_> {
             }
             let mut ctx = Ctx::with_clock(&mut store, self.client, now_ms, started);
             let slot = match cluster {
-                Some(c) => c.execute(&mut ctx, &args),
+                Some(c) => c.execute(&mut ctx, &args, &mut peers),
                 None => Slot::Ready(dispatch(&mut ctx, &args)),
             };
             let action = ctx.action.take();
@@ -432,7 +434,7 @@ impl Batch<'_> {
                 Slot::Ready(reply) => encode(&reply, self.client.proto, &mut out),
                 Slot::Wait(p) => {
                     written += out.len();
-                    segments.push(Segment::Bytes(std::mem::take(&mut out)));
+                    segments.push(Segment::Bytes(out.split()));
                     segments.push(Segment::Wait(p, self.client.proto));
                 }
             }
@@ -443,6 +445,10 @@ impl Batch<'_> {
             if self.client.close_after_reply {
                 break;
             }
+        }
+        // One frame per peer for the whole batch, sent before the lock is released.
+        if let Some(c) = cluster {
+            c.flush(peers);
         }
         written += out.len();
         segments.push(Segment::Bytes(out));

@@ -67,10 +67,9 @@ pub async fn run(
     let cron = tokio::spawn(cron::run(shared.clone()));
     if let Some(cluster) = &shared.cluster {
         for link in cluster.links.iter().flatten() {
-            let max_backoff = std::time::Duration::from_secs(10);
             tokio::spawn(crate::peer::link::run(
                 link.clone(),
-                max_backoff,
+                cluster.retry,
                 shared.shutdown.subscribe(),
             ));
         }

@@ -44,6 +44,8 @@ impl Server {
             let log_file = std::fs::File::create(&log).expect("create the server log file");
             let child = Command::new(env!("CARGO_BIN_EXE_redmite"))
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                // Many servers run at once: no peer or stats port.
+                .args(["--dyn-listen", "none", "--stats-listen", "none"])
                 .args(args)
                 .stdin(Stdio::null())
                 .stdout(log_file.try_clone().expect("clone the log file"))

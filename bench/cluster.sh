@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# A 3-rack DC_QUORUM cluster on loopback against a single node, same binary, same run:
+#   bench/cluster.sh            # needs target/release/redmite (cargo build --release)
+# The three nodes are conf/safe_quorum_rack{1,2,3}.yml moved to 127.0.90.11-13 with
+# DC_QUORUM both ways; the single node is conf/redis_single.yml on 127.0.91.1.
+# For each of them: redis-benchmark -n N -c 50 -t set,get -P 1|16 --csv (N = REQUESTS at
+# -P 1, 4 x REQUESTS at -P 16), repeated ROUNDS times; prints one CSV line per run:
+#   setup,pipeline,test,rps,avg_ms,min_ms,p50_ms,p95_ms,p99_ms,max_ms
+# Take the medians per (setup, pipeline, test) for BENCHMARKS.md.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+REDMITE_BIN=${REDMITE_BIN:-target/release/redmite}
+REQUESTS=${REQUESTS:-100000}
+ROUNDS=${ROUNDS:-3}
+LEVEL=${LEVEL:-DC_QUORUM}
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+wait_ping() {
+    for _ in $(seq 1 500); do
+        if [ "$(redis-cli -h "$1" -p 8102 ping 2>/dev/null)" = PONG ]; then return 0; fi
+        sleep 0.02
+    done
+    echo "server $1 did not start" >&2
+    exit 1
+}
+
+for i in 1 2 3; do
+    sed -e "s/127\.0\.0\.1\([0-9]\)/127.0.90.1\1/g" \
+        -e "s/DC_SAFE_QUORUM/$LEVEL/" \
+        "conf/safe_quorum_rack$i.yml" >"$work/rack$i.yml"
+    "$REDMITE_BIN" -c "$work/rack$i.yml" -v 3 >"$work/rack$i.log" 2>&1 &
+    pids+=($!)
+done
+sed -e "s/127\.0\.0\.1:/127.0.91.1:/g" -e "s/0\.0\.0\.0:/127.0.91.1:/g" conf/redis_single.yml >"$work/single.yml"
+"$REDMITE_BIN" -c "$work/single.yml" -v 3 >"$work/single.log" 2>&1 &
+pids+=($!)
+for h in 127.0.90.11 127.0.90.12 127.0.90.13 127.0.91.1; do wait_ping "$h"; done
+# Wait until the links are up: a quorum write succeeds.
+for _ in $(seq 1 500); do
+    if [ "$(redis-cli -h 127.0.90.11 -p 8102 set warm 1 2>/dev/null)" = OK ]; then break; fi
+    sleep 0.02
+done
+
+uptime >&2
+for round in $(seq 1 "$ROUNDS"); do
+    for p in 1 16; do
+        n=$REQUESTS
+        [ "$p" = 16 ] && n=$((REQUESTS * 4))
+        for setup in single cluster; do
+            host=127.0.91.1
+            [ "$setup" = cluster ] && host=127.0.90.11
+            redis-benchmark -h "$host" -p 8102 -n "$n" -c 50 -P "$p" -t set,get --csv |
+                tail -n +2 | tr -d '"' | sed -e "s/^/$setup,$p,/"
+        done
+    done
+done
+uptime >&2
