@@ -339,8 +339,8 @@ mod tests {
         assert!(h.set(b"b", b("1"), LIMITS));
         assert!(h.set(b"a", b("2"), LIMITS));
         assert!(!h.set(b"b", b("3"), LIMITS));
-        let pairs: Vec<_> = h.iter().map(|(f, v)| (f.clone(), v.clone())).collect();
-        assert_eq!(pairs, vec![(b("b"), b("3")), (b("a"), b("2"))]);
+        let pairs: Vec<_> = h.iter().collect();
+        assert_eq!(pairs, [(&b"b"[..], &b"3"[..]), (b"a", b"2")]);
         assert_eq!(h.encoding(), "listpack");
         assert!(h.remove(b"b"));
         assert!(!h.remove(b"b"));
