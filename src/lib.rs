@@ -23,6 +23,7 @@ pub mod num;
 pub mod params;
 pub mod peer;
 pub mod resp;
+pub mod scripting;
 pub mod server;
 pub mod store;
 

@@ -164,6 +164,37 @@ fn key_spec(cmd: &Command) -> Reply {
     let s = |v: &str| Reply::bulk_from(v.as_bytes());
     let (first, last, step) = cmd.keys;
     let lastkey = if last < 0 { last } else { last - first };
+    let (begin, find_keys) = if cmd.keynum_at > 0 {
+        (
+            cmd.keynum_at,
+            Reply::Map(vec![
+                (s("type"), s("keynum")),
+                (
+                    s("spec"),
+                    Reply::Map(vec![
+                        (s("keynumidx"), Reply::Int(0)),
+                        (s("firstkey"), Reply::Int(1)),
+                        (s("keystep"), Reply::Int(1)),
+                    ]),
+                ),
+            ]),
+        )
+    } else {
+        (
+            first,
+            Reply::Map(vec![
+                (s("type"), s("range")),
+                (
+                    s("spec"),
+                    Reply::Map(vec![
+                        (s("lastkey"), Reply::Int(lastkey.into())),
+                        (s("keystep"), Reply::Int(step.into())),
+                        (s("limit"), Reply::Int(0)),
+                    ]),
+                ),
+            ]),
+        )
+    };
     let mut fields = Vec::new();
     if !cmd.key_notes.is_empty() {
         fields.push((s("notes"), s(cmd.key_notes)));
@@ -175,24 +206,11 @@ fn key_spec(cmd: &Command) -> Reply {
             (s("type"), s("index")),
             (
                 s("spec"),
-                Reply::Map(vec![(s("index"), Reply::Int(first.into()))]),
+                Reply::Map(vec![(s("index"), Reply::Int(begin.into()))]),
             ),
         ]),
     ));
-    fields.push((
-        s("find_keys"),
-        Reply::Map(vec![
-            (s("type"), s("range")),
-            (
-                s("spec"),
-                Reply::Map(vec![
-                    (s("lastkey"), Reply::Int(lastkey.into())),
-                    (s("keystep"), Reply::Int(step.into())),
-                    (s("limit"), Reply::Int(0)),
-                ]),
-            ),
-        ]),
-    ));
+    fields.push((s("find_keys"), find_keys));
     Reply::Map(fields)
 }
 
@@ -205,7 +223,7 @@ fn command_entry(e: Entry) -> Reply {
         .filter(|(f, _)| cmd.has(*f))
         .map(|(_, n)| n.to_string());
     let (first, last, step) = cmd.keys;
-    let key_specs = if first > 0 {
+    let key_specs = if first > 0 || cmd.keynum_at > 0 {
         vec![key_spec(cmd)]
     } else {
         vec![]

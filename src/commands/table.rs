@@ -67,6 +67,10 @@ pub mod flags {
     /// Redmite: allowed for a RESP2 client in subscribed mode (Redis's list:
     /// (P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE, PING, QUIT, RESET).
     pub const SUBSCRIBED_OK: u32 = 1 << 23;
+    /// Redmite: not a write itself, but the commands it runs may write (EVAL and
+    /// friends): the cluster runs it on the write path, so the effects it records
+    /// are replicated.
+    pub const EFFECTS: u32 = 1 << 24;
 
     /// Flag names as `COMMAND INFO` prints them, in Redis's order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -85,9 +89,10 @@ pub mod flags {
         (NO_AUTH, "no_auth"),
         (MAY_REPLICATE, "may_replicate"),
         (NO_MULTI, "no_multi"),
-        (MOVABLE_KEYS, "movablekeys"),
         (ALLOW_BUSY, "allow_busy"),
         (NO_MANDATORY_KEYS, "no_mandatory_keys"),
+        // Redis appends `movablekeys` after the declared flags.
+        (MOVABLE_KEYS, "movablekeys"),
     ];
 }
 
@@ -175,6 +180,9 @@ pub struct Command {
     pub key_flags: &'static [&'static str],
     /// The key spec's `notes`, when Redis documents one.
     pub key_notes: &'static str,
+    /// For a `keynum` key spec (EVAL's `numkeys key...`): the index of the count
+    /// argument (0 = the spec is the fixed `keys` range).
+    pub keynum_at: i32,
 }
 
 impl Command {
@@ -202,7 +210,15 @@ impl Command {
             tips: &[],
             key_flags: &[],
             key_notes: "",
+            keynum_at: 0,
         }
+    }
+
+    /// Declares a `keynum` key spec: the key count is the argument at `index`, the
+    /// keys follow it.
+    pub const fn keynum_spec(mut self, index: i32) -> Command {
+        self.keynum_at = index;
+        self
     }
 
     /// Adds ACL categories the flags and group do not imply.
@@ -233,9 +249,16 @@ impl Command {
     /// `@keyspace`, `connection` → `@connection`...); [`Command::acl`] adds the rest.
     pub fn acl_categories(&self) -> u32 {
         let mut c = self.acl & !acl::NO_GROUP;
+        // A script (EFFECTS) is not `@read` even when read-only: what it reads is up
+        // to the commands it runs.
+        let read = if self.has(flags::EFFECTS) {
+            0
+        } else {
+            acl::READ
+        };
         let implied = [
             (flags::WRITE, acl::WRITE),
-            (flags::READONLY, acl::READ),
+            (flags::READONLY, read),
             (flags::ADMIN, acl::ADMIN | acl::DANGEROUS),
             (flags::PUBSUB, acl::PUBSUB),
             (flags::BLOCKING, acl::BLOCKING),
@@ -353,6 +376,7 @@ fn families() -> impl Iterator<Item = &'static Command> {
         super::dynomite::COMMANDS,
         super::connection::COMMANDS,
         super::tx::COMMANDS,
+        super::scripting::COMMANDS,
         super::server::COMMANDS,
     ]
     .into_iter()
