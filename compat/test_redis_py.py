@@ -151,6 +151,43 @@ def run_suite(port, protocol, res):
             ps.close()
             return expect(r.publish("news", "nobody"), 0)
         res.check(p + "pubsub subscribe/psubscribe/publish/unsubscribe", pubsub)
+        def lock():
+            # redis-py's own Lock: acquire, extend, reacquire and release are Lua scripts.
+            lk = r.lock("resource", timeout=10)
+            expect(lk.acquire(blocking=False), True)
+            expect(r.lock("resource", timeout=10).acquire(blocking=False), False)
+            expect(lk.extend(5), True)
+            expect(lk.reacquire(), True)
+            lk.release()
+            return expect(r.exists("resource"), 0)
+        res.check(p + "redis-py Lock (Lua scripts)", lock)
+
+        def rate_limiter():
+            # A fixed-window limiter as client docs write it: INCR, EXPIRE on first hit.
+            limiter = r.register_script(
+                "local n = redis.call('INCR', KEYS[1]) "
+                "if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
+                "if n > tonumber(ARGV[2]) then return 0 end return 1")
+            got = [limiter(keys=["rl:user"], args=[60, 3]) for _ in range(5)]
+            expect(got, [1, 1, 1, 0, 0])
+            return expect(0 < r.ttl("rl:user") <= 60, True)
+        res.check(p + "rate limiter (register_script, EVALSHA)", rate_limiter)
+
+        def sliding_window():
+            # A sliding-window limiter on a sorted set.
+            script = r.register_script(
+                "local now = tonumber(ARGV[1]) "
+                "redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, now - tonumber(ARGV[2])) "
+                "if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end "
+                "redis.call('ZADD', KEYS[1], now, ARGV[4]) "
+                "redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1")
+            got = [script(keys=["sw"], args=[1000 + i, 100, 2, "req%d" % i]) for i in range(4)]
+            expect(got, [1, 1, 0, 0])
+            return expect(script(keys=["sw"], args=[1200, 100, 2, "late"]), 1)
+        res.check(p + "sliding window limiter (ZSET script)", sliding_window)
+        res.check(p + "script_exists/flush", lambda: (
+            expect(r.script_exists(r.script_load("return 1")), [True]),
+            expect(r.script_flush(), True)))
         res.check(p + "flushdb", lambda: expect(r.flushdb(), True))
         res.check(p + "dbsize after flush", lambda: expect(r.dbsize(), 0))
     finally:

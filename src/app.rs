@@ -271,8 +271,10 @@ async fn serve(
     let mut store = Store::new(params, crate::commands::table().entries.len());
     store.config_file = conf;
     let shared = crate::server::Shared::new(store, cluster);
-    if let Some(cfg) = &dyno {
-        let hp = &cfg.stats_listen;
+    if let Some((cfg, hp)) = dyno
+        .as_ref()
+        .and_then(|cfg| Some((cfg, cfg.stats_listen.as_ref()?)))
+    {
         let listener = bind(&hp.host, hp.port, "stats").await?;
         crate::stats::start(listener, shared.clone(), cfg);
     }

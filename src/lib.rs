@@ -25,6 +25,7 @@ pub mod num;
 pub mod params;
 pub mod peer;
 pub mod resp;
+pub mod scripting;
 pub mod server;
 pub mod stats;
 pub mod store;

@@ -454,7 +454,7 @@ impl Cluster {
             Ok(e) if !e.cmd.has(flags::LOCAL) => e,
             _ => return Slot::Ready(dispatch(ctx, args)),
         };
-        let is_write = entry.cmd.has(flags::WRITE);
+        let is_write = entry.cmd.has(flags::WRITE | flags::EFFECTS);
         let state = self.state();
         let refused = match state {
             NodeState::Standby => true,

@@ -9,6 +9,7 @@
 pub mod blocking;
 pub mod dispatch;
 pub mod error;
+pub mod scripting;
 pub mod table;
 
 mod bitmap;

@@ -68,6 +68,10 @@ pub mod flags {
     /// Redmite: allowed for a RESP2 client in subscribed mode (Redis's list:
     /// (P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE, PING, QUIT, RESET).
     pub const SUBSCRIBED_OK: u32 = 1 << 23;
+    /// Redmite: not a write itself, but the commands it runs may write (EVAL and
+    /// friends): the cluster runs it on the write path, so the effects it records
+    /// are replicated.
+    pub const EFFECTS: u32 = 1 << 24;
 
     /// Flag names as `COMMAND INFO` prints them, in Redis's order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -86,9 +90,10 @@ pub mod flags {
         (NO_AUTH, "no_auth"),
         (MAY_REPLICATE, "may_replicate"),
         (NO_MULTI, "no_multi"),
-        (MOVABLE_KEYS, "movablekeys"),
         (ALLOW_BUSY, "allow_busy"),
         (NO_MANDATORY_KEYS, "no_mandatory_keys"),
+        // Redis appends `movablekeys` after the declared flags.
+        (MOVABLE_KEYS, "movablekeys"),
     ];
 }
 
@@ -366,9 +371,16 @@ impl Command {
     /// `@keyspace`, `connection` → `@connection`...); [`Command::acl`] adds the rest.
     pub fn acl_categories(&self) -> u32 {
         let mut c = self.acl & !acl::NO_GROUP;
+        // A script (EFFECTS) is not `@read` even when read-only: what it reads is up
+        // to the commands it runs.
+        let read = if self.has(flags::EFFECTS) {
+            0
+        } else {
+            acl::READ
+        };
         let implied = [
             (flags::WRITE, acl::WRITE),
-            (flags::READONLY, acl::READ),
+            (flags::READONLY, read),
             (flags::ADMIN, acl::ADMIN | acl::DANGEROUS),
             (flags::PUBSUB, acl::PUBSUB),
             (flags::BLOCKING, acl::BLOCKING),
@@ -510,6 +522,7 @@ fn families() -> impl Iterator<Item = &'static Command> {
         super::dynomite::COMMANDS,
         super::connection::COMMANDS,
         super::tx::COMMANDS,
+        super::scripting::COMMANDS,
         super::server::COMMANDS,
     ]
     .into_iter()

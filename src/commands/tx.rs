@@ -139,13 +139,25 @@ fn exec(ctx: &mut Ctx, _args: &[Bytes]) -> Result<Reply, CmdError> {
     ctx.may_block = may_block;
     ctx.in_exec = in_exec;
     ctx.client.last_cmd = "exec";
-    let inner = std::mem::replace(&mut ctx.effects, outer_effects);
-    if !inner.is_empty() {
-        ctx.effects.push(vec![Bytes::from_static(b"MULTI")]);
-        ctx.effects.extend(inner);
-        ctx.effects.push(vec![Bytes::from_static(b"EXEC")]);
-    }
+    wrap_effects(ctx, outer_effects);
     Ok(Reply::Array(replies))
+}
+
+/// Puts back the effects recorded before an atomic unit (EXEC, a script) ran, then
+/// the unit's own effects as `MULTI`, effects..., `EXEC`, so a replica applies them
+/// as one transaction. Inside an EXEC, the outer EXEC does the wrapping.
+pub fn wrap_effects(ctx: &mut Ctx, outer_effects: Vec<Vec<Bytes>>) {
+    let inner = std::mem::replace(&mut ctx.effects, outer_effects);
+    if inner.is_empty() {
+        return;
+    }
+    if ctx.in_exec {
+        ctx.effects.extend(inner);
+        return;
+    }
+    ctx.effects.push(vec![Bytes::from_static(b"MULTI")]);
+    ctx.effects.extend(inner);
+    ctx.effects.push(vec![Bytes::from_static(b"EXEC")]);
 }
 
 fn watch(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {

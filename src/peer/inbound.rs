@@ -70,7 +70,7 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) -> Result<(), String>
             continue;
         }
         let answers: Vec<Answer> = {
-            let mut store = shared.store.lock();
+            let mut store = shared.lock_store().await;
             let mut out = Outbound::default();
             let answers = frames
                 .iter()

@@ -35,6 +35,7 @@ use super::{Role, Shared};
 use crate::clients::{Client, Origin};
 use crate::cluster::coordinator::{Outbound, Pending, Slot};
 use crate::commands::dispatch::held_by_pause;
+use crate::commands::scripting::while_busy;
 use crate::commands::{dispatch, Action, Ctx};
 use crate::resp::{encode, parse_request, Decoder, Limits, Reply};
 use crate::store::pubsub::Outbox;
@@ -60,7 +61,7 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
     let (outbox, mut pushes) = Outbox::new();
     let queued = outbox.queued.clone();
     let (client, kill, max_bulk) = {
-        let mut store = shared.store.lock();
+        let mut store = shared.lock_store().await;
         store.stats.total_connections += 1;
         if store.clients.len() as u64 >= store.params.maxclients {
             store.stats.rejected_connections += 1;
@@ -109,6 +110,17 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
             }
         }
         while !pending.is_empty() {
+            let Some(store) = shared.lock_or_busy().await else {
+                // A script has run past busy-reply-threshold and holds the lock.
+                let (out, shutdown_now) = busy_replies(&shared, client.proto, &mut pending);
+                if stream.write_all(&out).await.is_err() || shutdown_now {
+                    if shutdown_now {
+                        shared.trigger_shutdown();
+                    }
+                    break 'conn;
+                }
+                continue;
+            };
             let batch = Batch {
                 shared: &shared,
                 client: &mut client,
@@ -119,7 +131,7 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
                     queued: &queued,
                 },
             };
-            let (segments, end, bulk) = batch.run(&mut pending);
+            let (segments, end, bulk) = batch.run(store, &mut pending);
             max_bulk = bulk;
             if let BatchEnd::Action(Action::Sleep(d)) = end {
                 // The reply is held back for the sleep, as if the server were busy.
@@ -212,10 +224,10 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
                 _ = shutdown.wait_for(|s| *s) => break,
             }
             p.written(taken);
-            shared.store.lock().stats.net_output_bytes += out.len() as u64;
+            shared.lock_store().await.stats.net_output_bytes += out.len() as u64;
         }
     }
-    let mut store = shared.store.lock();
+    let mut store = shared.lock_store().await;
     store.pubsub.remove(client.id);
     store.blocking.remove(client.id);
     store.watch.unwatch_all(client.id, &client.watched);
@@ -253,7 +265,7 @@ async fn wait_for_unpause(
     shutdown: &mut watch::Receiver<bool>,
 ) -> bool {
     let (pause, mut changed) = {
-        let store = shared.store.lock();
+        let store = shared.lock_store().await;
         (
             store.clients.active_pause(unix_ms()),
             store.clients.pause_watch(),
@@ -300,30 +312,36 @@ impl BlockedConn<'_> {
             }
         };
         tokio::pin!(timer);
-        loop {
+        let timed_out = loop {
             if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 2 {
                 self.rbuf.reserve(READ_CHUNK);
             }
             tokio::select! {
                 r = &mut rx => return r.ok(),
-                _ = &mut timer => {
-                    let mut store = self.shared.store.lock();
-                    if store.blocking.remove(self.id).is_some() {
-                        return Some(Reply::NilArray);
-                    }
-                    // Served (under the lock) just before the timer fired.
-                    return rx.try_recv().ok();
-                }
+                _ = &mut timer => break true,
                 r = self.stream.read_buf(self.rbuf) => match r {
-                    Ok(0) | Err(_) => break,
+                    Ok(0) | Err(_) => break false,
                     Ok(n) => *self.read_bytes += n as u64,
                 },
-                _ = self.kill.notified() => break,
-                _ = self.shutdown.wait_for(|s| *s) => break,
+                _ = self.kill.notified() => break false,
+                _ = self.shutdown.wait_for(|s| *s) => break false,
             }
+        };
+        let removed = self
+            .shared
+            .lock_store()
+            .await
+            .blocking
+            .remove(self.id)
+            .is_some();
+        if !timed_out {
+            return None;
         }
-        self.shared.store.lock().blocking.remove(self.id);
-        None
+        if removed {
+            return Some(Reply::NilArray);
+        }
+        // Served (under the lock) just before the timer fired.
+        rx.try_recv().ok()
     }
 }
 
@@ -380,6 +398,25 @@ impl Pushes<'_> {
     }
 }
 
+/// Answers the queued requests while a busy script holds the store lock (see
+/// `commands::scripting::while_busy`). Returns the replies and whether the server
+/// must shut down (SHUTDOWN NOSAVE).
+fn busy_replies(
+    shared: &Shared,
+    proto: u8,
+    pending: &mut VecDeque<Vec<Bytes>>,
+) -> (BytesMut, bool) {
+    let mut out = BytesMut::new();
+    while let Some(args) = pending.pop_front() {
+        let (reply, action) = while_busy(&shared.busy, &args, unix_ms());
+        encode(&reply, proto, &mut out);
+        if matches!(action, Some(Action::Shutdown)) {
+            return (out, true);
+        }
+    }
+    (out, false)
+}
+
 /// The queued requests of one connection, run under one store lock.
 struct Batch<'a> {
     shared: &'a Shared,
@@ -393,13 +430,16 @@ impl Batch<'_> {
     /// Runs requests until they are done, one asks the connection to act (sleep, shut
     /// down, close), or one must wait for a pause. Returns the output, why it stopped,
     /// and the current bulk length limit.
-    fn run(mut self, pending: &mut VecDeque<Vec<Bytes>>) -> (Vec<Segment>, BatchEnd, usize) {
+    fn run(
+        mut self,
+        mut store: parking_lot::MutexGuard<'_, crate::store::Store>,
+        pending: &mut VecDeque<Vec<Bytes>>,
+    ) -> (Vec<Segment>, BatchEnd, usize) {
         let cluster = self
             .shared
             .cluster
             .as_deref()
             .filter(|_| self.client.origin == Origin::Client);
-        let mut store = self.shared.store.lock();
         store.stats.net_input_bytes += std::mem::take(self.read_bytes);
         let mut segments = Vec::with_capacity(2 * pending.len() + 1);
         let mut out = BytesMut::with_capacity(READ_CHUNK);

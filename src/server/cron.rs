@@ -17,10 +17,10 @@ const BUDGET_SHARE: u32 = 4;
 pub async fn run(shared: Arc<Shared>) {
     let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::from_os_rng();
     loop {
-        let hz = shared.store.lock().params.hz.max(1);
+        let hz = shared.lock_store().await.params.hz.max(1);
         let period = Duration::from_millis(1000 / hz);
         tokio::time::sleep(period).await;
-        let mut store = shared.store.lock();
+        let mut store = shared.lock_store().await;
         let now = unix_ms();
         let deadline = Instant::now() + period / BUDGET_SHARE;
         let active_expire = store.active_expire;

@@ -10,16 +10,25 @@ mod cron;
 use std::future::Future;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::store::Store;
 
+/// How long an async task blocks on the store lock before it checks for a busy
+/// script and yields.
+const LOCK_SLICE: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// State shared by every connection task.
 pub struct Shared {
+    /// Taken once per batch of commands. Async code takes it through
+    /// [`Shared::lock_store`] or [`Shared::lock_or_busy`], never by blocking on it,
+    /// so that a long Lua script (which holds it) cannot stall every runtime thread.
     pub store: Mutex<Store>,
+    /// The running script's state, readable without the lock.
+    pub busy: Arc<crate::scripting::Busy>,
     /// The replication layer, when the node runs with a dynomite.yml topology.
     pub cluster: Option<Arc<crate::cluster::coordinator::Cluster>>,
     /// Flips to true when the server is shutting down; connections and the listener
@@ -34,10 +43,40 @@ impl Shared {
     ) -> Arc<Shared> {
         let (tx, _) = watch::channel(false);
         Arc::new(Shared {
+            busy: store.scripts.busy.clone(),
             store: Mutex::new(store),
             cluster,
             shutdown: tx,
         })
+    }
+
+    /// Takes the store lock, waiting without blocking the thread while a script
+    /// holds it.
+    pub async fn lock_store(&self) -> MutexGuard<'_, Store> {
+        loop {
+            if let Some(store) = self.store.try_lock_for(LOCK_SLICE) {
+                return store;
+            }
+            if self.busy.running() {
+                tokio::time::sleep(LOCK_SLICE).await;
+            }
+        }
+    }
+
+    /// [`Shared::lock_store`] for a client's commands: `None` once the running
+    /// script has passed `busy-reply-threshold` (the client gets BUSY then).
+    pub async fn lock_or_busy(&self) -> Option<MutexGuard<'_, Store>> {
+        loop {
+            if let Some(store) = self.store.try_lock_for(LOCK_SLICE) {
+                return Some(store);
+            }
+            if self.busy.timed_out(crate::store::unix_ms()) {
+                return None;
+            }
+            if self.busy.running() {
+                tokio::time::sleep(LOCK_SLICE).await;
+            }
+        }
     }
 
     /// Asks every task to stop (SHUTDOWN command, signals).

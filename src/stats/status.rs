@@ -70,7 +70,10 @@ fn row_from_info(dc: &str, rack: &str, node: &str, info: &serde_json::Value, poo
 /// Prints the table for the cluster described by the dynomite.yml at `conf`.
 pub fn run(conf: &Path) -> anyhow::Result<bool> {
     let cfg = crate::config::load_file(conf).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let stats_port = cfg.stats_listen.port;
+    let Some(stats) = cfg.stats_listen.clone() else {
+        anyhow::bail!("{} has no stats_listen to ask the nodes on", conf.display());
+    };
+    let stats_port = stats.port;
     let mut nodes = vec![(
         cfg.datacenter.clone(),
         cfg.rack.clone(),
@@ -85,8 +88,8 @@ pub fn run(conf: &Path) -> anyhow::Result<bool> {
     let mut all_ok = true;
     for (dc, rack, host, port) in &nodes {
         // The configured node's stats address may be a wildcard: ask it on loopback.
-        let stats_host = if host == &cfg.dyn_listen.host && cfg.stats_listen.host != "0.0.0.0" {
-            cfg.stats_listen.host.clone()
+        let stats_host = if host == &cfg.dyn_listen.host && stats.host != "0.0.0.0" {
+            stats.host.clone()
         } else if host == "0.0.0.0" {
             "127.0.0.1".to_string()
         } else {

@@ -80,6 +80,8 @@ pub struct Store {
     pub config_file: Option<std::path::PathBuf>,
     /// Whether the cron expires keys nobody reads (`DEBUG SET-ACTIVE-EXPIRE 0|1`).
     pub active_expire: bool,
+    /// The Lua scripts (EVAL, SCRIPT LOAD) and the state of the running one.
+    pub scripts: crate::scripting::Scripts,
 }
 
 impl Store {
@@ -102,6 +104,7 @@ impl Store {
             shutdown_requested: false,
             config_file: None,
             active_expire: true,
+            scripts: Default::default(),
         }
     }
 

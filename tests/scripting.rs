@@ -1,0 +1,94 @@
+//! Integration tests of Lua scripts against the real binary: a busy script makes
+//! other clients get BUSY (not wait), SCRIPT KILL stops it, a script that wrote is
+//! UNKILLABLE, and SHUTDOWN NOSAVE works during a busy script. Exact replies are
+//! covered by `compat/cases/62-scripting.txt`.
+
+mod common;
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{poll_until, Server};
+
+const BUSY: &[u8] =
+    b"-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n";
+
+/// Starts `body` (an endless script) on its own connection; returns the thread that
+/// yields the script's reply.
+fn run_forever(server: &Server, body: &'static str) -> thread::JoinHandle<Vec<u8>> {
+    let mut raw = server.raw();
+    thread::spawn(move || raw.cmd(&[b"EVAL", body.as_bytes(), b"0"]))
+}
+
+/// Polls with PING on `other` until the server answers BUSY.
+fn wait_busy(other: &mut common::Raw) {
+    assert!(poll_until(Duration::from_secs(10), || {
+        other.cmd(&[b"PING"]) == BUSY
+    }));
+}
+
+#[test]
+fn busy_script_is_answered_busy_and_killed() {
+    let server = Server::start(&["--busy-reply-threshold", "200"]);
+    let mut other = server.raw();
+    assert_eq!(other.cmd(&[b"PING"]), b"+PONG\r\n");
+    let started = Instant::now();
+    let script = run_forever(&server, "while true do end");
+    wait_busy(&mut other);
+    // Not before the threshold.
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    assert_eq!(other.cmd(&[b"GET", b"k"]), BUSY);
+    assert_eq!(other.cmd(&[b"SCRIPT", b"KILL"]), b"+OK\r\n");
+    let reply = script.join().unwrap();
+    let text = String::from_utf8_lossy(&reply).into_owned();
+    assert!(
+        text.starts_with("-ERR Script killed by user with SCRIPT KILL... script: ")
+            && text.ends_with(", on @user_script:1.\r\n"),
+        "{text}"
+    );
+    // The server serves everyone again.
+    assert_eq!(other.cmd(&[b"PING"]), b"+PONG\r\n");
+    assert_eq!(
+        other.cmd(&[b"SCRIPT", b"KILL"]),
+        b"-NOTBUSY No scripts in execution right now.\r\n"
+    );
+}
+
+#[test]
+fn script_that_wrote_is_unkillable_until_shutdown_nosave() {
+    let mut server = Server::start(&["--busy-reply-threshold", "100"]);
+    let mut other = server.raw();
+    let _script = run_forever(&server, "redis.call('set', 'w', 1) while true do end");
+    wait_busy(&mut other);
+    let reply = other.cmd(&[b"SCRIPT", b"KILL"]);
+    assert!(reply.starts_with(b"-UNKILLABLE Sorry the script already executed write commands"));
+    other.send(&common::resp_cmd(&[b"SHUTDOWN", b"NOSAVE"]));
+    assert!(server.wait_exit(Duration::from_secs(10)).is_some());
+}
+
+#[test]
+fn short_scripts_from_many_clients_are_atomic() {
+    let server = Server::start(&[]);
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let mut con = server.conn();
+            thread::spawn(move || {
+                for _ in 0..200 {
+                    // Read-modify-write without INCR: only atomic if the script is.
+                    let _: i64 = redis::cmd("EVAL")
+                        .arg("local v = tonumber(redis.call('get', KEYS[1]) or '0') redis.call('set', KEYS[1], v + 1) return v + 1")
+                        .arg(1)
+                        .arg("counter")
+                        .query(&mut con)
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let mut con = server.conn();
+    let v: i64 = redis::cmd("GET").arg("counter").query(&mut con).unwrap();
+    assert_eq!(v, 1600);
+}
