@@ -1,7 +1,6 @@
 //! Integration tests of Lua scripts against the real binary: a busy script makes
-//! other clients get BUSY (not wait), SCRIPT KILL stops it, a script that wrote is
-//! UNKILLABLE, and SHUTDOWN NOSAVE works during a busy script. Exact replies are
-//! covered by `compat/cases/62-scripting.txt`.
+//! other clients get BUSY (not wait) and SCRIPT KILL stops it; concurrent scripts
+//! are atomic. Exact replies are covered by `compat/cases/62-scripting.txt`.
 
 mod common;
 
@@ -52,18 +51,6 @@ fn busy_script_is_answered_busy_and_killed() {
         other.cmd(&[b"SCRIPT", b"KILL"]),
         b"-NOTBUSY No scripts in execution right now.\r\n"
     );
-}
-
-#[test]
-fn script_that_wrote_is_unkillable_until_shutdown_nosave() {
-    let mut server = Server::start(&["--busy-reply-threshold", "100"]);
-    let mut other = server.raw();
-    let _script = run_forever(&server, "redis.call('set', 'w', 1) while true do end");
-    wait_busy(&mut other);
-    let reply = other.cmd(&[b"SCRIPT", b"KILL"]);
-    assert!(reply.starts_with(b"-UNKILLABLE Sorry the script already executed write commands"));
-    other.send(&common::resp_cmd(&[b"SHUTDOWN", b"NOSAVE"]));
-    assert!(server.wait_exit(Duration::from_secs(10)).is_some());
 }
 
 #[test]
