@@ -12,6 +12,7 @@ use bytes::Bytes;
 
 use super::table::{flags::*, Command};
 use super::{arg_i64, is_kw, CmdError, Ctx, Lookup};
+use crate::store::notify as ev;
 use crate::glob::glob_match;
 use crate::num::i64_bytes;
 use crate::num::ld::LongDouble;
@@ -111,6 +112,7 @@ fn remove_if_empty(ctx: &mut Ctx, key: &[u8]) {
     let db = ctx.db();
     if matches!(db.get(key, now), Some(o) if matches!(&o.value, Value::Hash(h) if h.is_empty())) {
         db.remove(key);
+        ctx.notify(ev::GENERIC, "del", key);
     }
 }
 
@@ -131,6 +133,7 @@ fn hset_generic(ctx: &mut Ctx, args: &[Bytes], name: &str) -> Result<i64, CmdErr
         .filter(|fv| h.set(&fv[0], Bytes::copy_from_slice(&fv[1]), lim))
         .count();
     ctx.store.dirty += (args.len() as u64 - 2) / 2;
+    ctx.notify(ev::HASH, "hset", &args[1]);
     Ok(created as i64)
 }
 
@@ -151,6 +154,7 @@ fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     h.convert_for_args(&args[2..4], lim);
     h.set(&args[2], Bytes::copy_from_slice(&args[3]), lim);
     ctx.store.dirty += 1;
+    ctx.notify(ev::HASH, "hset", &args[1]);
     Ok(Reply::Int(1))
 }
 
@@ -184,6 +188,9 @@ fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
                 break;
             }
         }
+    }
+    if deleted > 0 {
+        ctx.notify(ev::HASH, "hdel", &args[1]);
     }
     remove_if_empty(ctx, &args[1]);
     ctx.store.dirty += deleted;
@@ -244,6 +251,7 @@ fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     let new = old.checked_add(incr).ok_or(CmdError::Overflow)?;
     h.set(&args[2], i64_bytes(new), lim);
     ctx.store.dirty += 1;
+    ctx.notify(ev::HASH, "hincrby", &args[1]);
     Ok(Reply::Int(new))
 }
 
@@ -268,6 +276,7 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     let text = Bytes::from(new.to_human());
     h.set(field, text.clone(), lim);
     ctx.store.dirty += 1;
+    ctx.notify(ev::HASH, "hincrbyfloat", key);
     ctx.propagate(vec![
         Bytes::from_static(b"HSET"),
         key.clone(),

@@ -17,6 +17,7 @@ use bytes::{Bytes, BytesMut};
 use super::string::edit_raw;
 use super::table::{flags::*, Command};
 use super::{lossy, CmdError, Ctx, Lookup};
+use crate::store::notify as ev;
 use crate::resp::Reply;
 use crate::store::hll::{self, Corrupt, Encoding};
 use crate::store::value::{StrEnc, StrValue};
@@ -105,6 +106,9 @@ fn pfadd(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
         }
     };
     ctx.store.dirty += updated;
+    if updated > 0 {
+        ctx.notify(ev::STRING, "pfadd", &args[1]);
+    }
     Ok(Reply::Int(i64::from(updated > 0)))
 }
 
@@ -172,6 +176,7 @@ fn pfmerge(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     };
     result.map_err(corrupt)?;
     ctx.store.dirty += 1;
+    ctx.notify(ev::STRING, "pfadd", dest);
     Ok(Reply::OK)
 }
 

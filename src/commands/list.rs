@@ -14,6 +14,7 @@ use bytes::Bytes;
 
 use super::table::{flags::*, Command};
 use super::{arg_i64, is_kw, parse_timeout, CmdError, Ctx, Lookup};
+use crate::store::notify as ev;
 use crate::num::i64_bytes;
 use crate::resp::Reply;
 use crate::store::list::{End, ListValue};
@@ -118,6 +119,7 @@ fn drop_if_empty(ctx: &mut Ctx, key: &[u8]) {
         .is_some_and(|o| matches!(&o.value, Value::List(l) if l.is_empty()));
     if empty {
         ctx.db().remove(key);
+        ctx.notify(ev::GENERIC, "del", key);
     }
 }
 
@@ -136,6 +138,20 @@ fn end_name(end: End) -> &'static [u8] {
     match end {
         End::Left => b"LEFT",
         End::Right => b"RIGHT",
+    }
+}
+
+fn push_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpush",
+        End::Right => "rpush",
+    }
+}
+
+fn pop_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpop",
+        End::Right => "rpop",
     }
 }
 
@@ -187,6 +203,7 @@ fn push_generic(ctx: &mut Ctx, args: &[Bytes], end: End, xx: bool) -> Result<Rep
     }
     let len = list.len() as i64;
     ctx.store.dirty += (args.len() - 2) as u64;
+    ctx.notify(ev::LIST, push_event(end), key);
     ctx.signal_ready(key);
     Ok(Reply::Int(len))
 }
@@ -217,6 +234,9 @@ fn pop_n(ctx: &mut Ctx, key: &[u8], end: End, count: usize) -> Result<Vec<Bytes>
     let n = count.min(list.len());
     let out: Vec<Bytes> = (0..n).filter_map(|_| list.pop(end)).collect();
     ctx.store.dirty += out.len() as u64;
+    if !out.is_empty() {
+        ctx.notify(ev::LIST, pop_event(end), key);
+    }
     drop_if_empty(ctx, key);
     Ok(out)
 }
@@ -399,6 +419,7 @@ fn linsert(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     list.insert(pos + after as usize, own(&args[4]));
     let len = list.len() as i64;
     ctx.store.dirty += 1;
+    ctx.notify(ev::LIST, "linsert", &args[1]);
     Ok(Reply::Int(len))
 }
 
@@ -412,6 +433,7 @@ fn lset(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
         .ok_or_else(|| CmdError::err("index out of range"))?;
     list.set(pos, own(&args[3]));
     ctx.store.dirty += 1;
+    ctx.notify(ev::LIST, "lset", &args[1]);
     Ok(Reply::OK)
 }
 
@@ -426,6 +448,7 @@ fn lrem(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     let removed = list.remove(&args[3], limit, end);
     if removed > 0 {
         ctx.store.dirty += removed as u64;
+        ctx.notify(ev::LIST, "lrem", key);
         drop_if_empty(ctx, key);
     }
     Ok(Reply::Int(removed as i64))
@@ -445,6 +468,7 @@ fn ltrim(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     }
     let removed = before - list.len();
     ctx.store.dirty += removed as u64;
+    ctx.notify(ev::LIST, "ltrim", key);
     drop_if_empty(ctx, key);
     Ok(Reply::OK)
 }
@@ -475,7 +499,9 @@ fn move_generic(
     if let Some(l) = write_list(ctx, dst)? {
         l.push(to, v.clone());
     }
+    ctx.notify(ev::LIST, push_event(to), dst);
     ctx.signal_ready(dst);
+    ctx.notify(ev::LIST, pop_event(from), src);
     drop_if_empty(ctx, src);
     ctx.store.dirty += 1;
     Ok(Some(v))

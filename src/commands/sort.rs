@@ -25,6 +25,7 @@ use bytes::Bytes;
 
 use super::table::{acl, flags::*, Command};
 use super::{arg_i64, is_kw, CmdError, Ctx, Lookup};
+use crate::store::notify as ev;
 use crate::resp::Reply;
 use crate::store::list::{End, ListValue};
 use crate::store::Value;
@@ -335,9 +336,11 @@ fn sort_generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> Result<Reply, 
         let lru = ctx.lru();
         ctx.db().set(&dest, Value::List(Box::new(list)), lru);
         ctx.store.dirty += n as u64;
+        ctx.notify(ev::LIST, "sortstore", &dest);
         ctx.signal_ready(&dest);
     } else if ctx.db().remove(&dest).is_some() {
         ctx.store.dirty += 1;
+        ctx.notify(ev::GENERIC, "del", &dest);
     }
     Ok(Reply::Int(n as i64))
 }

@@ -214,6 +214,10 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
     let mut store = shared.store.lock();
     store.pubsub.remove(client.id);
     store.blocking.remove(client.id);
+    if client.tracking {
+        store.tracking.disable(client.id);
+        store.sync_event_logs();
+    }
     store.watch.unwatch_all(client.id, &client.watched);
     store.clients.unregister(client.id);
     debug!(id = client.id, "client disconnected");
@@ -433,6 +437,9 @@ impl Batch<'_> {
                     segments.push(Segment::Wait(p, self.client.proto));
                 }
             }
+            // Tracking invalidations this command caused for its own client follow
+            // its reply; they reach the queue now and go out with the next write.
+            store.send_deferred();
             if let Some(a) = action {
                 end = BatchEnd::Action(a);
                 break;
