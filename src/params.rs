@@ -357,6 +357,10 @@ impl Params {
         }
         .map_err(|e| SetError::Invalid(spec.name, e))?;
         self.apply(spec.name, &canonical);
+        if spec.name == "notify-keyspace-events" {
+            // `A` hides `n` in the spelling CONFIG GET shows, not in the flags.
+            self.notify_flags = crate::store::notify::parse_classes(value).unwrap_or(0);
+        }
         self.values.insert(spec.name, canonical);
         Ok(())
     }

@@ -17,9 +17,9 @@ use bytes::{Bytes, BytesMut};
 use super::string::{edit_raw, read_str};
 use super::table::{flags::*, Command};
 use super::{arg_i64, is_kw, CmdError, Ctx, Lookup};
-use crate::store::notify as ev;
 use crate::num::parse_i64;
 use crate::resp::Reply;
+use crate::store::notify as ev;
 use crate::store::value::StrEnc;
 use crate::store::Value;
 

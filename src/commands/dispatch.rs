@@ -216,7 +216,11 @@ pub fn call(ctx: &mut Ctx, entry: Entry, args: &[Bytes]) -> Reply {
 /// effect of CLIENT CACHING after the command (or the transaction) it applied to.
 fn track_reads(ctx: &mut Ctx, entry: Entry, args: &[Bytes]) {
     if entry.cmd.has(flags::READONLY) {
-        let keys = entry.cmd.key_positions(args).into_iter().map(|i| args[i].clone());
+        let keys = entry
+            .cmd
+            .key_positions(args)
+            .into_iter()
+            .map(|i| args[i].clone());
         ctx.store
             .tracking
             .remember(ctx.client.id, ctx.client.caching, keys);

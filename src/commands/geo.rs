@@ -15,9 +15,9 @@ use bytes::Bytes;
 use super::table::{flags::*, Command};
 use super::zset::{get_zset, zadd_generic, AddFlags};
 use super::{arg_f64, arg_i64, is_kw, CmdError, Ctx, Lookup};
-use crate::store::notify as ev;
 use crate::num::parse_f64;
 use crate::resp::Reply;
+use crate::store::notify as ev;
 use crate::store::value::Value;
 use crate::store::zset::{ScoreBound, ScoreRange, ZSetValue};
 

@@ -12,12 +12,12 @@ use bytes::Bytes;
 
 use super::table::{flags::*, Command};
 use super::{arg_i64, is_kw, CmdError, Ctx, Lookup};
-use crate::store::notify as ev;
 use crate::glob::glob_match;
 use crate::num::i64_bytes;
 use crate::num::ld::LongDouble;
 use crate::resp::Reply;
 use crate::store::hash::{HashLimits, HashValue};
+use crate::store::notify as ev;
 use crate::store::Value;
 
 const G: &str = "hash";

@@ -17,9 +17,9 @@ use bytes::{Bytes, BytesMut};
 use super::string::edit_raw;
 use super::table::{flags::*, Command};
 use super::{lossy, CmdError, Ctx, Lookup};
-use crate::store::notify as ev;
 use crate::resp::Reply;
 use crate::store::hll::{self, Corrupt, Encoding};
+use crate::store::notify as ev;
 use crate::store::value::{StrEnc, StrValue};
 use crate::store::Value;
 

@@ -10,10 +10,10 @@ use bytes::Bytes;
 
 use super::table::{flags::*, Command};
 use super::{arg_i64, is_kw, lossy, CmdError, Ctx, Lookup};
-use crate::store::notify as ev;
 use crate::glob::glob_match;
 use crate::num::parse_i64;
 use crate::resp::Reply;
+use crate::store::notify as ev;
 use crate::store::{AccessClock, Db, Value};
 
 const G: &str = "generic";

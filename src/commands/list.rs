@@ -14,10 +14,10 @@ use bytes::Bytes;
 
 use super::table::{flags::*, Command};
 use super::{arg_i64, is_kw, parse_timeout, CmdError, Ctx, Lookup};
-use crate::store::notify as ev;
 use crate::num::i64_bytes;
 use crate::resp::Reply;
 use crate::store::list::{End, ListValue};
+use crate::store::notify as ev;
 use crate::store::value::own;
 use crate::store::{Object, Value};
 

@@ -17,8 +17,8 @@ use bytes::Bytes;
 use super::hash::{arg_count, scan_cursor, scan_reply, ScanOpts};
 use super::table::{flags::*, Command};
 use super::{arg_i64, is_kw, CmdError, Ctx, Lookup};
-use crate::store::notify as ev;
 use crate::resp::Reply;
+use crate::store::notify as ev;
 use crate::store::set::SetValue;
 use crate::store::Value;
 

@@ -25,9 +25,9 @@ use bytes::Bytes;
 
 use super::table::{acl, flags::*, Command};
 use super::{arg_i64, is_kw, CmdError, Ctx, Lookup};
-use crate::store::notify as ev;
 use crate::resp::Reply;
 use crate::store::list::{End, ListValue};
+use crate::store::notify as ev;
 use crate::store::Value;
 
 const G: &str = "generic";

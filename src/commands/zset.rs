@@ -27,10 +27,10 @@ use bytes::Bytes;
 use super::blocking::parse_timeout;
 use super::table::{flags::*, Command};
 use super::{arg_f64, arg_i64, is_kw, CmdError, Ctx, Lookup};
-use crate::store::notify as ev;
 use crate::glob::glob_match;
 use crate::num::{fmt_g17, parse_f64};
 use crate::resp::Reply;
+use crate::store::notify as ev;
 use crate::store::value::Value;
 use crate::store::zset::{LexBound, LexRange, Limits, Range, ScoreBound, ScoreRange, ZSetValue};
 

@@ -43,7 +43,8 @@ pub const MODULE: u32 = 1 << 13;
 /// `n`: key creation; left out of `A`, as in Redis.
 pub const NEW: u32 = 1 << 14;
 /// `A`
-pub const ALL: u32 = GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
+pub const ALL: u32 =
+    GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
 
 /// Parses a `notify-keyspace-events` value (Redis's `keyspaceEventsStringToFlags`).
 pub fn parse_classes(s: &str) -> Option<u32> {

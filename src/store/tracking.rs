@@ -156,7 +156,9 @@ impl Store {
                 continue;
             }
             if id == by {
-                self.tracking.deferred.push((id, Keys::Some(vec![key.clone()])));
+                self.tracking
+                    .deferred
+                    .push((id, Keys::Some(vec![key.clone()])));
             } else {
                 self.send_invalidation(id, &Keys::Some(vec![key.clone()]));
             }

@@ -186,7 +186,9 @@ pub(super) fn trackinginfo(ctx: &mut Ctx, _args: &[Bytes]) -> Result<Reply, CmdE
             }
         }
     }
-    let prefixes: Vec<Bytes> = o.map(|o| o.prefixes.iter().cloned().collect()).unwrap_or_default();
+    let prefixes: Vec<Bytes> = o
+        .map(|o| o.prefixes.iter().cloned().collect())
+        .unwrap_or_default();
     Ok(Reply::Map(vec![
         (
             Reply::bulk("flags"),
