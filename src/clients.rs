@@ -83,6 +83,10 @@ pub struct Client {
     /// In a registry snapshot: how many commands the client has queued in MULTI (the
     /// snapshot does not copy the queue itself).
     pub queued: Option<usize>,
+    /// CLIENT TRACKING is on (its options live in `store::tracking`).
+    pub tracking: bool,
+    /// CLIENT CACHING YES/NO applies to the next command or transaction.
+    pub caching: bool,
 }
 
 impl Client {
@@ -113,6 +117,8 @@ impl Client {
             outbox: None,
             subs: (0, 0, 0),
             queued: None,
+            tracking: false,
+            caching: false,
         }
     }
 
@@ -131,15 +137,36 @@ impl Client {
     }
 
     /// One line of CLIENT LIST / CLIENT INFO, with Redis 7.0's fields in its order.
-    pub fn info_line(&self, now_ms: u64) -> String {
+    /// The store says what the client's own state does not: blocked, tracking
+    /// options, a transaction made dirty by another client.
+    pub fn info_line(&self, store: &crate::store::Store, now_ms: u64) -> String {
         let s = |b: &Option<Bytes>| {
             b.as_ref()
                 .map(|v| String::from_utf8_lossy(v).into_owned())
                 .unwrap_or_default()
         };
+        let tracking = store.tracking.options(self.id);
         let mut flags = String::new();
         if self.in_pubsub() {
             flags.push('P');
+        }
+        if self.multi.is_some() || self.queued.is_some() {
+            flags.push('x');
+        }
+        if store.blocking.get(self.id).is_some() {
+            flags.push('b');
+        }
+        if let Some(t) = tracking {
+            flags.push('t');
+            if t.broken_redirect {
+                flags.push('R');
+            }
+            if t.bcast {
+                flags.push('B');
+            }
+        }
+        if store.watch.is_marked(self.id) {
+            flags.push('d');
         }
         if self.close_after_reply {
             flags.push('c');
@@ -150,12 +177,11 @@ impl Client {
         if self.no_touch {
             flags.push('T');
         }
-
         if flags.is_empty() {
             flags.push('N');
         }
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -173,6 +199,7 @@ impl Client {
             16384usize.saturating_sub(self.qbuf),
             self.qbuf + 2 * 16384 + 1024,
             self.last_cmd,
+            tracking.map_or(-1, |t| t.redirect as i64),
             self.proto,
             s(&self.lib_name),
             s(&self.lib_ver),
@@ -321,6 +348,8 @@ impl Registry {
         s.multi_error = c.multi_error;
         s.subs = c.subs;
         s.queued = c.multi.as_ref().map(Vec::len);
+        s.tracking = c.tracking;
+        s.caching = c.caching;
         for (dst, src) in [
             (&mut s.name, &c.name),
             (&mut s.lib_name, &c.lib_name),

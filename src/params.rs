@@ -300,6 +300,9 @@ pub struct Params {
     /// The `pubsub` class of `client-output-buffer-limit`: hard bytes, soft bytes,
     /// soft seconds (0 = no limit).
     pub pubsub_buffer_limit: [u64; 3],
+    /// `notify-keyspace-events` as class bits (`store::notify`); 0 = off, which is
+    /// what every write checks first.
+    pub notify_flags: u32,
 }
 
 impl Default for Params {
@@ -318,6 +321,7 @@ impl Default for Params {
             bind: vec!["127.0.0.1".into()],
             port_override: None,
             pubsub_buffer_limit: [32 << 20, 8 << 20, 60],
+            notify_flags: 0,
         };
         for s in SPECS {
             let default = if s.name == "dir" {
@@ -345,11 +349,19 @@ impl Params {
         let canonical = if spec.name == "client-output-buffer-limit" {
             let current = self.get(spec.name).unwrap_or(spec.default);
             merge_buffer_limits(current, value)
+        } else if spec.name == "notify-keyspace-events" {
+            crate::store::notify::parse_classes(value)
+                .map(crate::store::notify::classes_to_string)
+                .ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into())
         } else {
             validate(spec, value)
         }
         .map_err(|e| SetError::Invalid(spec.name, e))?;
         self.apply(spec.name, &canonical);
+        if spec.name == "notify-keyspace-events" {
+            // `A` hides `n` in the spelling CONFIG GET shows, not in the flags.
+            self.notify_flags = crate::store::notify::parse_classes(value).unwrap_or(0);
+        }
         self.values.insert(spec.name, canonical);
         Ok(())
     }
@@ -370,6 +382,9 @@ impl Params {
             "proto-max-bulk-len" => self.proto_max_bulk_len = int() as usize,
             "port" => self.port = int() as u16,
             "bind" => self.bind = v.split_whitespace().map(str::to_string).collect(),
+            "notify-keyspace-events" => {
+                self.notify_flags = crate::store::notify::parse_classes(v).unwrap_or(0)
+            }
             "client-output-buffer-limit" => {
                 let words: Vec<&str> = v.split_whitespace().collect();
                 if let Some([_, limits @ ..]) = words.chunks(4).find(|c| c[0] == "pubsub") {
@@ -379,6 +394,16 @@ impl Params {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// The `pubsub` class of `client-output-buffer-limit`.
+    pub fn pubsub_limit(&self) -> crate::store::pubsub::Limit {
+        let [hard, soft, soft_secs] = self.pubsub_buffer_limit;
+        crate::store::pubsub::Limit {
+            hard,
+            soft,
+            soft_secs,
         }
     }
 

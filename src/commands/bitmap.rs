@@ -19,6 +19,7 @@ use super::table::{flags::*, Command, KeySpec};
 use super::{arg_i64, is_kw, CmdError, Ctx, Lookup};
 use crate::num::parse_i64;
 use crate::resp::Reply;
+use crate::store::notify as ev;
 use crate::store::value::StrEnc;
 use crate::store::Value;
 
@@ -160,6 +161,7 @@ fn setbit(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     })?;
     if changed {
         ctx.store.dirty += 1;
+        ctx.notify(ev::STRING, "setbit", &args[1]);
     }
     Ok(Reply::Int(old.into()))
 }
@@ -380,8 +382,10 @@ fn bitop(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
         ctx.db()
             .set(dest, Value::string_enc(Bytes::from(out), StrEnc::Raw), lru);
         ctx.store.dirty += 1;
+        ctx.notify(ev::STRING, "set", dest);
     } else if ctx.db().remove(dest).is_some() {
         ctx.store.dirty += 1;
+        ctx.notify(ev::GENERIC, "del", dest);
     }
     Ok(Reply::Int(len as i64))
 }
@@ -661,6 +665,9 @@ fn bitfield_generic(ctx: &mut Ctx, args: &[Bytes], ro: bool) -> Result<Reply, Cm
     // under OVERFLOW FAIL, Redis keeps the zero padding without counting a change;
     // we count one so that replicas get the same string.
     ctx.store.dirty += changes;
+    if changes > 0 {
+        ctx.notify(ev::STRING, "setbit", &args[1]);
+    }
     Ok(Reply::Array(replies))
 }
 

@@ -89,9 +89,9 @@ pub fn serve_ready(ctx: &mut Ctx) {
             if sub.reblocked {
                 break;
             }
-            if sub.store.dirty != dirty_before && !sub.store.watch.is_empty() {
+            if sub.store.dirty != dirty_before {
                 for i in entry.cmd.key_positions(&args) {
-                    sub.store.touch_watched(db, &args[i]);
+                    sub.store.key_modified(db, &args[i], id);
                 }
             }
             let effects = std::mem::take(&mut sub.effects);

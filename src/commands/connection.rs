@@ -214,5 +214,6 @@ fn reset(ctx: &mut Ctx, _args: &[Bytes]) -> Result<Reply, CmdError> {
     c.authenticated = ctx.store.params.requirepass.is_none();
     c.subs = (0, 0, 0);
     ctx.store.pubsub.remove(c.id);
+    super::server::disable_tracking(ctx);
     Ok(Reply::Status("RESET"))
 }

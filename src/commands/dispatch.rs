@@ -166,13 +166,24 @@ pub fn call(ctx: &mut Ctx, entry: Entry, args: &[Bytes]) -> Reply {
     {
         ctx.effects.push(args.to_vec());
     }
-    // A write that changed the keyspace invalidates the WATCHes on its keys.
-    if !ctx.store.watch.is_empty() && entry.cmd.has(flags::WRITE) && ctx.store.dirty != dirty_before
+    // A write that changed the keyspace invalidates the WATCHes on its keys and the
+    // tracking clients caching them (Redis's `signalModifiedKey`).
+    if (!ctx.store.watch.is_empty() || !ctx.store.tracking.is_empty())
+        && entry.cmd.has(flags::WRITE)
+        && ctx.store.dirty != dirty_before
     {
         let db = ctx.client.db;
         for i in entry.cmd.key_positions(args) {
-            ctx.store.touch_watched(db, &args[i]);
+            ctx.store.key_modified(db, &args[i], ctx.client.id);
         }
+    }
+    // Keys created or expired and not yet announced by one of the command's own
+    // events (a read that expired a key).
+    if ctx.store.dbs[0].log_events {
+        ctx.store.flush_logged_events(ctx.now_ms, ctx.client.id);
+    }
+    if ctx.client.tracking {
+        track_reads(ctx, entry, args);
     }
     // Clients blocked on keys this command filled are served now, under the same lock,
     // and their pops replicate after this command's own effect. Inside EXEC they are
@@ -221,6 +232,24 @@ fn observe(ctx: &mut Ctx, entry: Entry, args: &[Bytes], usec: u64) {
         &m.client_reads
     };
     counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Client tracking: remembers the keys a read-only command read, and ends the
+/// effect of CLIENT CACHING after the command (or the transaction) it applied to.
+fn track_reads(ctx: &mut Ctx, entry: Entry, args: &[Bytes]) {
+    if entry.cmd.has(flags::READONLY) {
+        let keys = entry
+            .cmd
+            .key_positions(args)
+            .into_iter()
+            .map(|i| args[i].clone());
+        ctx.store
+            .tracking
+            .remember(ctx.client.id, ctx.client.caching, keys);
+    }
+    if !ctx.in_exec && ctx.client.multi.is_none() && !entry.full_name.starts_with("client|") {
+        ctx.client.caching = false;
+    }
 }
 
 /// Inside MULTI: queues a command that passed the gate's checks.

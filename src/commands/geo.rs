@@ -17,6 +17,7 @@ use super::zset::{get_zset, zadd_generic, AddFlags};
 use super::{arg_f64, arg_i64, is_kw, CmdError, Ctx, Lookup};
 use crate::num::parse_f64;
 use crate::resp::Reply;
+use crate::store::notify as ev;
 use crate::store::value::Value;
 use crate::store::zset::{ScoreBound, ScoreRange, ZSetValue};
 
@@ -895,6 +896,7 @@ fn georadius_generic(
             Some(dst) => {
                 if ctx.db().remove(dst).is_some() {
                     ctx.store.dirty += 1;
+                    ctx.notify(ev::GENERIC, "del", dst);
                 }
                 Reply::Int(0)
             }
@@ -951,6 +953,7 @@ fn georadius_generic(
     if n == 0 {
         if ctx.db().remove(dst).is_some() {
             ctx.store.dirty += 1;
+            ctx.notify(ev::GENERIC, "del", dst);
         }
         return Ok(Reply::Int(0));
     }
@@ -964,6 +967,12 @@ fn georadius_generic(
     let lru = ctx.lru();
     ctx.db().set(dst, Value::ZSet(Box::new(z)), lru);
     ctx.store.dirty += n as u64;
+    let event = if args[0].eq_ignore_ascii_case(b"geosearchstore") {
+        "geosearchstore"
+    } else {
+        "georadiusstore"
+    };
+    ctx.notify(ev::ZSET, event, dst);
     ctx.signal_ready(dst);
     Ok(Reply::Int(n as i64))
 }

@@ -17,6 +17,7 @@ use crate::num::i64_bytes;
 use crate::num::ld::LongDouble;
 use crate::resp::Reply;
 use crate::store::hash::{HashLimits, HashValue};
+use crate::store::notify as ev;
 use crate::store::Value;
 
 const G: &str = "hash";
@@ -122,6 +123,7 @@ fn remove_if_empty(ctx: &mut Ctx, key: &[u8]) {
     let db = ctx.db();
     if matches!(db.get(key, now), Some(o) if matches!(&o.value, Value::Hash(h) if h.is_empty())) {
         db.remove(key);
+        ctx.notify(ev::GENERIC, "del", key);
     }
 }
 
@@ -142,6 +144,7 @@ fn hset_generic(ctx: &mut Ctx, args: &[Bytes], name: &str) -> Result<i64, CmdErr
         .filter(|fv| h.set(&fv[0], Bytes::copy_from_slice(&fv[1]), lim))
         .count();
     ctx.store.dirty += (args.len() as u64 - 2) / 2;
+    ctx.notify(ev::HASH, "hset", &args[1]);
     Ok(created as i64)
 }
 
@@ -162,6 +165,7 @@ fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     h.convert_for_args(&args[2..4], lim);
     h.set(&args[2], Bytes::copy_from_slice(&args[3]), lim);
     ctx.store.dirty += 1;
+    ctx.notify(ev::HASH, "hset", &args[1]);
     Ok(Reply::Int(1))
 }
 
@@ -195,6 +199,9 @@ fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
                 break;
             }
         }
+    }
+    if deleted > 0 {
+        ctx.notify(ev::HASH, "hdel", &args[1]);
     }
     remove_if_empty(ctx, &args[1]);
     ctx.store.dirty += deleted;
@@ -255,6 +262,7 @@ fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     let new = old.checked_add(incr).ok_or(CmdError::Overflow)?;
     h.set(&args[2], i64_bytes(new), lim);
     ctx.store.dirty += 1;
+    ctx.notify(ev::HASH, "hincrby", &args[1]);
     Ok(Reply::Int(new))
 }
 
@@ -279,6 +287,7 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     let text = Bytes::from(new.to_human());
     h.set(field, text.clone(), lim);
     ctx.store.dirty += 1;
+    ctx.notify(ev::HASH, "hincrbyfloat", key);
     ctx.propagate(vec![
         Bytes::from_static(b"HSET"),
         key.clone(),

@@ -19,6 +19,7 @@ use super::table::{flags::*, Command, KeySpec};
 use super::{lossy, CmdError, Ctx, Lookup};
 use crate::resp::Reply;
 use crate::store::hll::{self, Corrupt, Encoding};
+use crate::store::notify as ev;
 use crate::store::value::{StrEnc, StrValue};
 use crate::store::Value;
 
@@ -108,6 +109,9 @@ fn pfadd(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
         }
     };
     ctx.store.dirty += updated;
+    if updated > 0 {
+        ctx.notify(ev::STRING, "pfadd", &args[1]);
+    }
     Ok(Reply::Int(i64::from(updated > 0)))
 }
 
@@ -175,6 +179,7 @@ fn pfmerge(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     };
     result.map_err(corrupt)?;
     ctx.store.dirty += 1;
+    ctx.notify(ev::STRING, "pfadd", dest);
     Ok(Reply::OK)
 }
 

@@ -13,6 +13,7 @@ use super::{arg_i64, is_kw, lossy, CmdError, Ctx, Lookup};
 use crate::glob::glob_match;
 use crate::num::parse_i64;
 use crate::resp::Reply;
+use crate::store::notify as ev;
 use crate::store::{AccessClock, Db, Value};
 
 const G: &str = "generic";
@@ -120,6 +121,7 @@ fn del(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
         db.expire_if_needed(key, now);
         if db.remove(key).is_some() {
             n += 1;
+            ctx.notify(ev::GENERIC, "del", key);
         }
     }
     ctx.store.dirty += n as u64;
@@ -230,12 +232,15 @@ fn expire(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     if !cond.allows(current, when) {
         return Ok(Reply::Int(0));
     }
-    if when <= now as i64 {
+    let event = if when <= now as i64 {
         db.remove(key);
+        "del"
     } else {
         db.set_expire(key, when as u64);
-    }
+        "expire"
+    };
     ctx.store.dirty += 1;
+    ctx.notify(ev::GENERIC, event, key);
     Ok(Reply::Int(1))
 }
 
@@ -261,6 +266,7 @@ fn persist(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
         return Ok(Reply::Int(0));
     }
     ctx.store.dirty += 1;
+    ctx.notify(ev::GENERIC, "persist", &args[1]);
     Ok(Reply::Int(1))
 }
 
@@ -286,6 +292,8 @@ fn rename(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
         db.put(to, obj, at);
     }
     ctx.store.dirty += 1;
+    ctx.notify(ev::GENERIC, "rename_from", from);
+    ctx.notify(ev::GENERIC, "rename_to", to);
     Ok(done)
 }
 
@@ -332,8 +340,9 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     // The copy is a new object, so its access clock starts now.
     let lru = ctx.lru();
     ctx.store.dbs[dst_db].put(newkey, crate::store::Object { value, lru }, at);
-    ctx.store.touch_watched(dst_db, newkey);
+    ctx.store.key_modified(dst_db, newkey, ctx.client.id);
     ctx.store.dirty += 1;
+    ctx.notify_in(dst_db, ev::GENERIC, "copy_to", newkey);
     Ok(Reply::Int(1))
 }
 
@@ -353,8 +362,10 @@ fn move_cmd(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     if let Some((obj, at)) = ctx.db().take(key) {
         ctx.store.dbs[dst_db].put(key, obj, at);
     }
-    ctx.store.touch_watched(dst_db, key);
+    ctx.store.key_modified(dst_db, key, ctx.client.id);
     ctx.store.dirty += 1;
+    ctx.notify(ev::GENERIC, "move_from", key);
+    ctx.notify_in(dst_db, ev::GENERIC, "move_to", key);
     Ok(Reply::Int(1))
 }
 

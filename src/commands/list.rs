@@ -17,6 +17,7 @@ use super::{arg_i64, is_kw, parse_timeout, CmdError, Ctx, Lookup};
 use crate::num::i64_bytes;
 use crate::resp::Reply;
 use crate::store::list::{End, ListValue};
+use crate::store::notify as ev;
 use crate::store::value::own;
 use crate::store::{Object, Value};
 
@@ -135,6 +136,7 @@ fn drop_if_empty(ctx: &mut Ctx, key: &[u8]) {
         .is_some_and(|o| matches!(&o.value, Value::List(l) if l.is_empty()));
     if empty {
         ctx.db().remove(key);
+        ctx.notify(ev::GENERIC, "del", key);
     }
 }
 
@@ -153,6 +155,20 @@ fn end_name(end: End) -> &'static [u8] {
     match end {
         End::Left => b"LEFT",
         End::Right => b"RIGHT",
+    }
+}
+
+fn push_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpush",
+        End::Right => "rpush",
+    }
+}
+
+fn pop_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpop",
+        End::Right => "rpop",
     }
 }
 
@@ -204,6 +220,7 @@ fn push_generic(ctx: &mut Ctx, args: &[Bytes], end: End, xx: bool) -> Result<Rep
     }
     let len = list.len() as i64;
     ctx.store.dirty += (args.len() - 2) as u64;
+    ctx.notify(ev::LIST, push_event(end), key);
     ctx.signal_ready(key);
     Ok(Reply::Int(len))
 }
@@ -234,6 +251,9 @@ fn pop_n(ctx: &mut Ctx, key: &[u8], end: End, count: usize) -> Result<Vec<Bytes>
     let n = count.min(list.len());
     let out: Vec<Bytes> = (0..n).filter_map(|_| list.pop(end)).collect();
     ctx.store.dirty += out.len() as u64;
+    if !out.is_empty() {
+        ctx.notify(ev::LIST, pop_event(end), key);
+    }
     drop_if_empty(ctx, key);
     Ok(out)
 }
@@ -416,6 +436,7 @@ fn linsert(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     list.insert(pos + after as usize, own(&args[4]));
     let len = list.len() as i64;
     ctx.store.dirty += 1;
+    ctx.notify(ev::LIST, "linsert", &args[1]);
     Ok(Reply::Int(len))
 }
 
@@ -429,6 +450,7 @@ fn lset(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
         .ok_or_else(|| CmdError::err("index out of range"))?;
     list.set(pos, own(&args[3]));
     ctx.store.dirty += 1;
+    ctx.notify(ev::LIST, "lset", &args[1]);
     Ok(Reply::OK)
 }
 
@@ -443,6 +465,7 @@ fn lrem(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     let removed = list.remove(&args[3], limit, end);
     if removed > 0 {
         ctx.store.dirty += removed as u64;
+        ctx.notify(ev::LIST, "lrem", key);
         drop_if_empty(ctx, key);
     }
     Ok(Reply::Int(removed as i64))
@@ -462,6 +485,7 @@ fn ltrim(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     }
     let removed = before - list.len();
     ctx.store.dirty += removed as u64;
+    ctx.notify(ev::LIST, "ltrim", key);
     drop_if_empty(ctx, key);
     Ok(Reply::OK)
 }
@@ -492,7 +516,9 @@ fn move_generic(
     if let Some(l) = write_list(ctx, dst)? {
         l.push(to, v.clone());
     }
+    ctx.notify(ev::LIST, push_event(to), dst);
     ctx.signal_ready(dst);
+    ctx.notify(ev::LIST, pop_event(from), src);
     drop_if_empty(ctx, src);
     ctx.store.dirty += 1;
     Ok(Some(v))

@@ -167,6 +167,28 @@ impl<'a> Ctx<'a> {
         Reply::None
     }
 
+    /// Raises keyspace event `event` (of `class`, a `store::notify` constant) on `key`
+    /// in the selected database, as Redis's `notifyKeyspaceEvent`. With notifications
+    /// off (the default) this is one test.
+    #[inline]
+    pub fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        if self.store.params.notify_flags & class != 0 {
+            self.notify_in(self.client.db, class, event, key);
+        }
+    }
+
+    /// [`Ctx::notify`] in database `db` (MOVE and COPY name their destination).
+    pub fn notify_in(&mut self, db: usize, class: u32, event: &'static str, key: &[u8]) {
+        if self.store.params.notify_flags & class == 0 {
+            return;
+        }
+        // Keys created or expired by this command so far come first.
+        self.store.flush_logged_events(self.now_ms, self.client.id);
+        let key = Bytes::copy_from_slice(key);
+        self.store
+            .notify_keyspace_event(class, event, &key, db, self.now_ms);
+    }
+
     /// Records `effect` as what replicas must apply for the running command, instead
     /// of the command itself.
     pub fn propagate(&mut self, effect: Vec<Bytes>) {

@@ -12,7 +12,7 @@ use bytes::{Bytes, BytesMut};
 use super::table::{acl, flags::*, Command};
 use super::{CmdError, Ctx};
 use crate::resp::{encode, Reply};
-use crate::store::pubsub::{Kind, Limit};
+use crate::store::pubsub::Kind;
 
 const G: &str = "pubsub";
 const NK: (i32, i32, i32) = (0, 0, 0);
@@ -178,12 +178,7 @@ fn spublish(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
 }
 
 fn publish_to(ctx: &mut Ctx, args: &[Bytes], kind: Kind) -> Result<Reply, CmdError> {
-    let [hard, soft, soft_secs] = ctx.store.params.pubsub_buffer_limit;
-    let limit = Limit {
-        hard,
-        soft,
-        soft_secs,
-    };
+    let limit = ctx.store.params.pubsub_limit();
     let n = ctx
         .store
         .pubsub

@@ -7,6 +7,7 @@
 mod client;
 mod config;
 mod help;
+mod tracking;
 
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use super::{arg_i64, is_kw, lossy, Action, CmdError, Ctx};
 use crate::resp::Reply;
 
 pub(super) use client::validate_client_name;
+pub(super) use tracking::disable_tracking;
 
 const G: &str = "server";
 const C: &str = "connection";
@@ -120,6 +122,10 @@ const CLIENT_SUBS: &[Command] = &[
     Command::new("pause", -3, ADM, NK, C, client::pause),
     Command::new("unpause", 2, ADM, NK, C, client::unpause),
     Command::new("unblock", -3, ADM, NK, C, super::blocking::client_unblock),
+    Command::new("tracking", -3, OWN, NK, C, tracking::tracking),
+    Command::new("caching", 3, OWN, NK, C, tracking::caching),
+    Command::new("getredir", 2, OWN, NK, C, tracking::getredir),
+    Command::new("trackinginfo", 2, OWN, NK, C, tracking::trackinginfo),
     Command::new("help", 2, LS, NK, C, help),
 ];
 
@@ -437,6 +443,9 @@ fn flushdb(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     ctx.store
         .watch
         .touch_all_in_db(&ctx.store.dbs, db, None, now);
+    if !ctx.store.tracking.is_empty() {
+        ctx.store.invalidate_all(ctx.client.id);
+    }
     let n = ctx.db().len() as u64;
     ctx.db().clear();
     ctx.store.dirty += n.max(1);
@@ -449,6 +458,9 @@ fn flushall(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
         ctx.store
             .watch
             .touch_all_in_db(&ctx.store.dbs, db, None, ctx.now_ms);
+    }
+    if !ctx.store.tracking.is_empty() {
+        ctx.store.invalidate_all(ctx.client.id);
     }
     let mut n = 0;
     for db in ctx.store.dbs.iter_mut() {

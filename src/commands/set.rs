@@ -18,6 +18,7 @@ use super::hash::{arg_count, scan_cursor, scan_reply, ScanOpts};
 use super::table::{flags::*, Command, KeySpec};
 use super::{arg_i64, is_kw, CmdError, Ctx, Lookup};
 use crate::resp::Reply;
+use crate::store::notify as ev;
 use crate::store::set::SetValue;
 use crate::store::Value;
 
@@ -168,6 +169,7 @@ fn remove_if_empty(ctx: &mut Ctx, key: &[u8]) {
     let db = ctx.db();
     if matches!(db.get(key, now), Some(o) if matches!(&o.value, Value::Set(s) if s.is_empty())) {
         db.remove(key);
+        ctx.notify(ev::GENERIC, "del", key);
     }
 }
 
@@ -186,6 +188,9 @@ fn sadd(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     let set = write_set(ctx, key)?.ok_or(CmdError::NoSuchKey)?;
     let added = args[2..].iter().filter(|m| set.add(m, max)).count();
     ctx.store.dirty += added as u64;
+    if added > 0 {
+        ctx.notify(ev::SET, "sadd", key);
+    }
     Ok(Reply::Int(added as i64))
 }
 
@@ -201,6 +206,9 @@ fn srem(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
                 break;
             }
         }
+    }
+    if deleted > 0 {
+        ctx.notify(ev::SET, "srem", &args[1]);
     }
     remove_if_empty(ctx, &args[1]);
     ctx.store.dirty += deleted;
@@ -231,6 +239,7 @@ fn smove(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     if !removed {
         return Ok(Reply::Int(0));
     }
+    ctx.notify(ev::SET, "srem", src);
     remove_if_empty(ctx, src);
     if dst_is_set.is_none() {
         let lru = ctx.lru();
@@ -240,6 +249,7 @@ fn smove(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     ctx.store.dirty += 1;
     if write_set(ctx, dst)?.is_some_and(|s| s.add(member, max)) {
         ctx.store.dirty += 1;
+        ctx.notify(ev::SET, "sadd", dst);
     }
     Ok(Reply::Int(1))
 }
@@ -362,7 +372,9 @@ fn spop(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
             // SUNION of the key).
             let all = set_reply(&union_of(std::iter::once(&*set), max));
             let size = set.len();
+            ctx.notify(ev::SET, "spop", key);
             ctx.db().remove(key);
+            ctx.notify(ev::GENERIC, "del", key);
             ctx.store.dirty += size as u64;
             ctx.propagate(vec![Bytes::from_static(b"DEL"), key.clone()]);
             return Ok(all);
@@ -376,6 +388,7 @@ fn spop(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
             m
         }
     };
+    ctx.notify(ev::SET, "spop", key);
     remove_if_empty(ctx, key);
     ctx.store.dirty += popped.len() as u64;
     let mut effect = vec![Bytes::from_static(b"SREM"), key.clone()];
@@ -404,14 +417,16 @@ fn sets_of<'a>(ctx: &'a Ctx, keys: &[Bytes]) -> Vec<Option<&'a SetValue>> {
 
 /// Stores a `*STORE` result at `dst`, replacing whatever was there and dropping its
 /// TTL, or deletes `dst` when the result is empty. Returns the reply.
-fn store_result(ctx: &mut Ctx, dst: &Bytes, result: SetValue) -> Reply {
+fn store_result(ctx: &mut Ctx, dst: &Bytes, result: SetValue, event: &'static str) -> Reply {
     let n = result.len();
     if n > 0 {
         let lru = ctx.lru();
         ctx.db().set(dst, Value::Set(Box::new(result)), lru);
         ctx.store.dirty += 1;
+        ctx.notify(ev::SET, event, dst);
     } else if ctx.db().remove(dst).is_some() {
         ctx.store.dirty += 1;
+        ctx.notify(ev::GENERIC, "del", dst);
     }
     Reply::Int(n as i64)
 }
@@ -456,7 +471,7 @@ fn sinter_generic(ctx: &mut Ctx, keys: &[Bytes], out: InterOut) -> Result<Reply,
             for m in &members {
                 set.add(m, max);
             }
-            store_result(ctx, dst, set)
+            store_result(ctx, dst, set, "sinterstore")
         }
     })
 }
@@ -569,12 +584,12 @@ fn sdiff(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
 
 fn sunionstore(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     let result = union_diff(ctx, &args[2..], false)?;
-    Ok(store_result(ctx, &args[1], result))
+    Ok(store_result(ctx, &args[1], result, "sunionstore"))
 }
 
 fn sdiffstore(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     let result = union_diff(ctx, &args[2..], true)?;
-    Ok(store_result(ctx, &args[1], result))
+    Ok(store_result(ctx, &args[1], result, "sdiffstore"))
 }
 
 /// SSCAN key cursor [MATCH pattern] [COUNT count]. An intset is returned whole with

@@ -27,6 +27,7 @@ use super::table::{acl, flags::*, Begin, Command, Find, KeySpec};
 use super::{arg_i64, is_kw, CmdError, Ctx, Lookup};
 use crate::resp::Reply;
 use crate::store::list::{End, ListValue};
+use crate::store::notify as ev;
 use crate::store::Value;
 
 const G: &str = "generic";
@@ -359,9 +360,11 @@ fn sort_generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> Result<Reply, 
         let lru = ctx.lru();
         ctx.db().set(&dest, Value::List(Box::new(list)), lru);
         ctx.store.dirty += n as u64;
+        ctx.notify(ev::LIST, "sortstore", &dest);
         ctx.signal_ready(&dest);
     } else if ctx.db().remove(&dest).is_some() {
         ctx.store.dirty += 1;
+        ctx.notify(ev::GENERIC, "del", &dest);
     }
     Ok(Reply::Int(n as i64))
 }

@@ -13,6 +13,7 @@ use super::{arg_i64, is_kw, CmdError, Ctx, Lookup};
 use crate::num::i64_bytes;
 use crate::num::ld::LongDouble;
 use crate::resp::Reply;
+use crate::store::notify as ev;
 use crate::store::value::{StrEnc, StrValue};
 use crate::store::Value;
 
@@ -251,6 +252,10 @@ fn set_generic(ctx: &mut Ctx, req: SetReq) -> Result<Reply, CmdError> {
         db.set_expire(key, at);
     }
     ctx.store.dirty += 1;
+    ctx.notify(ev::STRING, "set", key);
+    if at.is_some() {
+        ctx.notify(ev::GENERIC, "expire", key);
+    }
     Ok(if opts.get { bulk_or_nil(old) } else { ok_reply })
 }
 
@@ -322,6 +327,7 @@ fn getset(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     let lru = ctx.lru();
     ctx.db().set(&args[1], Value::string(&args[2]), lru);
     ctx.store.dirty += 1;
+    ctx.notify(ev::STRING, "set", &args[1]);
     Ok(bulk_or_nil(old))
 }
 
@@ -329,6 +335,7 @@ fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     let old = read_str(ctx, &args[1])?;
     if old.is_some() && ctx.db().remove(&args[1]).is_some() {
         ctx.store.dirty += 1;
+        ctx.notify(ev::GENERIC, "del", &args[1]);
     }
     Ok(bulk_or_nil(old))
 }
@@ -343,14 +350,18 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     if let Some((u, arg)) = opts.expire {
         let at = expire_arg(ctx, "getex", u.is_ms(), u.is_absolute(), arg)?;
         let db = ctx.db();
-        if u.is_absolute() && at <= now {
+        let event = if u.is_absolute() && at <= now {
             db.remove(key);
+            "del"
         } else {
             db.set_expire(key, at);
-        }
+            "expire"
+        };
         ctx.store.dirty += 1;
+        ctx.notify(ev::GENERIC, event, key);
     } else if opts.persist && ctx.db().persist(key) {
         ctx.store.dirty += 1;
+        ctx.notify(ev::GENERIC, "persist", key);
     }
     Ok(Reply::Bulk(value))
 }
@@ -377,9 +388,9 @@ fn mset_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Result<Reply, CmdErr
         return Ok(Reply::Int(0));
     }
     let lru = ctx.lru();
-    let db = ctx.db();
     for kv in args[1..].chunks(2) {
-        db.set(&kv[0], Value::string(&kv[1]), lru);
+        ctx.db().set(&kv[0], Value::string(&kv[1]), lru);
+        ctx.notify(ev::STRING, "set", &kv[0]);
     }
     ctx.store.dirty += (args.len() as u64 - 1) / 2;
     Ok(if nx { Reply::Int(1) } else { Reply::OK })
@@ -404,6 +415,7 @@ fn incr_by(ctx: &mut Ctx, key: &Bytes, incr: i64) -> Result<Reply, CmdError> {
     ctx.db()
         .set_keep_ttl(key, Value::string_owned(i64_bytes(new)), lru);
     ctx.store.dirty += 1;
+    ctx.notify(ev::STRING, "incrby", key);
     Ok(Reply::Int(new))
 }
 
@@ -445,6 +457,7 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     ctx.db()
         .set_keep_ttl(key, Value::string_enc(text.clone(), StrEnc::NoInt), lru);
     ctx.store.dirty += 1;
+    ctx.notify(ev::STRING, "incrbyfloat", key);
     Ok(Reply::Bulk(text))
 }
 
@@ -497,6 +510,7 @@ fn append(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
         }
     };
     ctx.store.dirty += 1;
+    ctx.notify(ev::STRING, "append", key);
     Ok(Reply::Int(len as i64))
 }
 
@@ -570,6 +584,7 @@ fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
         }
     };
     ctx.store.dirty += 1;
+    ctx.notify(ev::STRING, "setrange", key);
     Ok(Reply::Int(len as i64))
 }
 

@@ -30,6 +30,7 @@ use super::{arg_f64, arg_i64, is_kw, CmdError, Ctx, Lookup};
 use crate::glob::glob_match;
 use crate::num::{fmt_g17, parse_f64};
 use crate::resp::Reply;
+use crate::store::notify as ev;
 use crate::store::value::Value;
 use crate::store::zset::{LexBound, LexRange, Limits, Range, ScoreBound, ScoreRange, ZSetValue};
 
@@ -314,17 +315,24 @@ fn delete_if_empty(ctx: &mut Ctx, key: &[u8]) {
     );
     if empty {
         ctx.db().remove(key);
+        ctx.notify(ev::GENERIC, "del", key);
     }
 }
 
 /// Stores a computed result in `dst` (Redis's `setKey`: replaces any value and
 /// TTL), or deletes `dst` when the result is empty. Returns the reply count and
 /// bumps `dirty` as Redis does (once, and only for a real change when deleting).
-pub(super) fn store_result(ctx: &mut Ctx, dst: &Bytes, items: Vec<(Bytes, f64)>) -> Reply {
+pub(super) fn store_result(
+    ctx: &mut Ctx,
+    dst: &Bytes,
+    items: Vec<(Bytes, f64)>,
+    event: &'static str,
+) -> Reply {
     let n = items.len();
     if n == 0 {
         if ctx.db().remove(dst).is_some() {
             ctx.store.dirty += 1;
+            ctx.notify(ev::GENERIC, "del", dst);
         }
         return Reply::Int(0);
     }
@@ -332,6 +340,7 @@ pub(super) fn store_result(ctx: &mut Ctx, dst: &Bytes, items: Vec<(Bytes, f64)>)
     let lru = ctx.lru();
     ctx.db().set(dst, Value::ZSet(Box::new(z)), lru);
     ctx.store.dirty += 1;
+    ctx.notify(ev::ZSET, event, dst);
     ctx.signal_ready(dst);
     Reply::Int(n as i64)
 }
@@ -536,6 +545,9 @@ pub(super) fn zadd_apply(
         return Err(CmdError::err(NAN_SCORE));
     }
     ctx.store.dirty += (out.added + out.updated) as u64;
+    if out.added + out.updated > 0 {
+        ctx.notify(ev::ZSET, if f.incr { "zincr" } else { "zadd" }, key);
+    }
     if out.added > 0 {
         ctx.signal_ready(key);
     }
@@ -630,6 +642,9 @@ fn zrem(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
         if z.is_empty() {
             break;
         }
+    }
+    if deleted > 0 {
+        ctx.notify(ev::ZSET, "zrem", &args[1]);
     }
     delete_if_empty(ctx, &args[1]);
     ctx.store.dirty += deleted;
@@ -815,7 +830,7 @@ fn zrange_generic(
     };
     let Some(z) = get_zset(ctx, key, Lookup::READ)? else {
         return Ok(match dst {
-            Some(dst) => store_result(ctx, dst, Vec::new()),
+            Some(dst) => store_result(ctx, dst, Vec::new(), "zrangestore"),
             None => Reply::Array(Vec::new()),
         });
     };
@@ -832,7 +847,7 @@ fn zrange_generic(
         Parsed::Lex(r) => collect_range(z, &r, offset, limit, rev),
     };
     Ok(match dst {
-        Some(dst) => store_result(ctx, dst, items),
+        Some(dst) => store_result(ctx, dst, items, "zrangestore"),
         None => scored_reply(ctx, items, withscores),
     })
 }
@@ -890,6 +905,14 @@ fn zremrange_generic(ctx: &mut Ctx, args: &[Bytes], kind: RangeType) -> Result<R
         Parsed::Lex(r) => z.range_ranks(&r),
     };
     let deleted = z.remove_ranks(start, end);
+    if deleted > 0 {
+        let event = match kind {
+            RangeType::Score => "zremrangebyscore",
+            RangeType::Lex => "zremrangebylex",
+            _ => "zremrangebyrank",
+        };
+        ctx.notify(ev::ZSET, event, &args[1]);
+    }
     delete_if_empty(ctx, &args[1]);
     ctx.store.dirty += deleted as u64;
     Ok(Reply::Int(deleted as i64))
@@ -955,6 +978,9 @@ pub(super) fn zpop_generic(
                 None => break,
             }
         }
+    }
+    if !popped.is_empty() {
+        ctx.notify(ev::ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
     }
     delete_if_empty(ctx, key);
     ctx.store.dirty += popped.len() as u64;
@@ -1386,7 +1412,14 @@ fn zsetop_generic(
     result.sort_by(by_score);
 
     Ok(match dst {
-        Some(dst) => store_result(ctx, dst, result),
+        Some(dst) => {
+            let event = match op {
+                SetOp::Union => "zunionstore",
+                SetOp::Inter => "zinterstore",
+                SetOp::Diff => "zdiffstore",
+            };
+            store_result(ctx, dst, result, event)
+        }
         None if card_only => Reply::Int(cardinality as i64),
         None => scored_reply(ctx, result, withscores),
     })

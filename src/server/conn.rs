@@ -230,6 +230,10 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
     let mut store = shared.lock_store().await;
     store.pubsub.remove(client.id);
     store.blocking.remove(client.id);
+    if client.tracking {
+        store.tracking.disable(client.id);
+        store.sync_event_logs();
+    }
     store.watch.unwatch_all(client.id, &client.watched);
     store.clients.unregister(client.id);
     debug!(id = client.id, "client disconnected");
@@ -478,6 +482,9 @@ impl Batch<'_> {
                     segments.push(Segment::Wait(p, self.client.proto));
                 }
             }
+            // Tracking invalidations this command caused for its own client follow
+            // its reply; they reach the queue now and go out with the next write.
+            store.send_deferred();
             if let Some(a) = action {
                 end = BatchEnd::Action(a);
                 break;

@@ -34,5 +34,8 @@ pub async fn run(shared: Arc<Shared>) {
                 break;
             }
         }
+        // `expired` events and tracking invalidations for what active expiry deleted.
+        store.flush_logged_events(now, 0);
+        store.send_deferred();
     }
 }

@@ -8,6 +8,7 @@
 use bytes::Bytes;
 
 use super::dict::Dict;
+use super::notify::{self, LoggedEvent};
 use super::value::{Object, Value};
 
 #[derive(Debug, Default)]
@@ -17,6 +18,11 @@ pub struct Db {
     pub expires: Dict<u64>,
     /// Keys removed because they expired (lazily or actively), for INFO.
     pub expired: u64,
+    /// Whether to record `new` and `expired` events in `events` (keyspace
+    /// notifications or client tracking are on; see `store::notify`).
+    pub log_events: bool,
+    /// Keys this database created or expired since the store last published them.
+    pub events: Vec<LoggedEvent>,
 }
 
 impl Db {
@@ -37,10 +43,25 @@ impl Db {
             Some(&at) if at <= now_ms => {
                 self.remove(key);
                 self.expired += 1;
+                self.log_expired(key);
                 true
             }
             _ => false,
         }
+    }
+
+    fn log(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        if self.log_events {
+            self.events.push(LoggedEvent {
+                class,
+                event,
+                key: Bytes::copy_from_slice(key),
+            });
+        }
+    }
+
+    fn log_expired(&mut self, key: &[u8]) {
+        self.log(notify::EXPIRED, "expired", key);
     }
 
     pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&Object> {
@@ -73,6 +94,7 @@ impl Db {
             *slot = obj;
         } else {
             self.data.insert(super::value::own(key), obj);
+            self.log(notify::NEW, "new", key);
         }
     }
 
@@ -119,6 +141,7 @@ impl Db {
     /// TTL of `key` (the second half of RENAME, MOVE and COPY).
     pub fn put(&mut self, key: &Bytes, obj: Object, at: Option<u64>) {
         self.remove(key);
+        self.log(notify::NEW, "new", key);
         let key = super::value::own(key);
         if let Some(at) = at {
             self.expires.insert(key.clone(), at);
@@ -164,6 +187,7 @@ impl Db {
                 if self.remove(&k).is_some() {
                     deleted += 1;
                     self.expired += 1;
+                    self.log_expired(&k);
                 }
             }
             if n * 4 <= SAMPLE || std::time::Instant::now() >= deadline {

@@ -14,9 +14,11 @@ pub mod dict;
 pub mod hash;
 pub mod hll;
 pub mod list;
+pub mod notify;
 pub mod pack;
 pub mod pubsub;
 pub mod set;
+pub mod tracking;
 pub mod value;
 pub mod watch;
 pub mod zset;
@@ -72,6 +74,8 @@ pub struct Store {
     pub watch: watch::Watches,
     /// Channel, pattern and shard channel subscriptions.
     pub pubsub: pubsub::PubSub,
+    /// Clients with CLIENT TRACKING on and the keys they cache.
+    pub tracking: tracking::Tracking,
     pub run_id: String,
     pub started: std::time::Instant,
     /// Set by SHUTDOWN; the listener watches it.
@@ -87,7 +91,7 @@ pub struct Store {
 impl Store {
     pub fn new(params: Params, n_commands: usize) -> Store {
         let dbs = (0..params.databases).map(|_| Db::default()).collect();
-        Store {
+        let mut store = Store {
             dbs,
             params,
             stats: Stats::default(),
@@ -99,21 +103,16 @@ impl Store {
             blocking: Default::default(),
             watch: Default::default(),
             pubsub: Default::default(),
+            tracking: Default::default(),
             run_id: random_hex(40),
             started: std::time::Instant::now(),
             shutdown_requested: false,
             config_file: None,
             active_expire: true,
             scripts: Default::default(),
-        }
-    }
-
-    /// Marks the watchers of `key` in database `db` after a write changed it.
-    pub fn touch_watched(&mut self, db: usize, key: &[u8]) {
-        if !self.watch.is_empty() {
-            let exists = self.dbs[db].data.contains_key(key);
-            self.watch.touch(db, key, exists);
-        }
+        };
+        store.sync_event_logs();
+        store
     }
 
     pub fn expired_keys(&self) -> u64 {

@@ -79,6 +79,11 @@ impl Watches {
         self.dirty.remove(&client);
     }
 
+    /// Whether a write already doomed `client`'s transaction (CLIENT LIST flag `d`).
+    pub fn is_marked(&self, client: u64) -> bool {
+        self.dirty.contains(&client)
+    }
+
     /// Whether a watched key of `client` changed, or expired since WATCH.
     pub fn is_dirty(&self, client: u64, keys: &[DbKey], now_ms: u64) -> bool {
         if self.dirty.contains(&client) {

@@ -62,7 +62,7 @@ pub(super) fn setinfo(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> 
 }
 
 pub(super) fn info(ctx: &mut Ctx, _args: &[Bytes]) -> Result<Reply, CmdError> {
-    let mut line = ctx.client.info_line(ctx.now_ms);
+    let mut line = ctx.client.info_line(ctx.store, ctx.now_ms);
     line.push('\n');
     Ok(Reply::Verbatim(Bytes::from(line)))
 }
@@ -99,7 +99,7 @@ pub(super) fn list(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
         if only_type.is_some_and(|t| t != r.snapshot.kind()) {
             continue;
         }
-        out.push_str(&r.snapshot.info_line(ctx.now_ms));
+        out.push_str(&r.snapshot.info_line(ctx.store, ctx.now_ms));
         out.push('\n');
     }
     Ok(Reply::Verbatim(Bytes::from(out)))

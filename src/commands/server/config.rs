@@ -89,6 +89,7 @@ pub(super) fn set(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
         }
     }
     ctx.store.params = next;
+    ctx.store.sync_event_logs();
     Ok(Reply::OK)
 }
 
