@@ -111,7 +111,7 @@ pub fn lua_to_reply(v: &Value, resp3: bool) -> Reply {
 
 /// C's `(long long)` cast on x86-64: out of range (and NaN) gives `LLONG_MIN`.
 fn c_long_long(n: f64) -> i64 {
-    if n.is_nan() || n >= 9_223_372_036_854_775_808.0 || n < -9_223_372_036_854_775_808.0 {
+    if !(-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&n) {
         i64::MIN
     } else {
         n as i64

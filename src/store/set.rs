@@ -277,6 +277,8 @@ impl IntSet {
         }
     }
 
+    // The macro expands for every width, i64 included, where `from` is the identity.
+    #[allow(clippy::useless_conversion)]
     fn get(&self, i: usize) -> i64 {
         each!(self, v => v.get(i).map_or(0, |&x| i64::from(x)))
     }

@@ -176,7 +176,11 @@ mod tests {
     #[test]
     fn per_key_structures_stay_small() {
         assert!(size_of::<Value>() <= 40, "Value is {}", size_of::<Value>());
-        assert!(size_of::<Object>() <= 48, "Object is {}", size_of::<Object>());
+        assert!(
+            size_of::<Object>() <= 48,
+            "Object is {}",
+            size_of::<Object>()
+        );
         let hash = size_of::<super::super::hash::HashValue>();
         let zset = size_of::<super::super::zset::ZSetValue>();
         assert!(hash <= 32, "HashValue is {hash}");
