@@ -6,6 +6,10 @@
 //! - [`store`]: the keyspace (databases, values, expiry); no I/O, no async.
 //! - [`commands`]: the command table, the one dispatch gate, and the handlers.
 //! - [`server`]: listener, connections, background cron.
+//! - [`scripting`]: Lua 5.1 for EVAL and SCRIPT, its sandbox and libraries.
+//! - [`cluster`], [`peer`], [`config`]: the Dynomite layer (ring, coordinator, peer links,
+//!   dynomite.yml).
+//! - [`stats`]: the stats HTTP endpoint, Prometheus metrics, histograms, `redmite status`.
 //! - [`healthcheck`]: `redmite healthcheck`, the probe container images run.
 //! - [`params`]: Redis-style runtime parameters (CONFIG GET/SET, `--name value`).
 //! - [`clients`], [`info`], [`num`], [`glob`]: supporting pieces.
