@@ -652,6 +652,55 @@ fn exec_replicates_as_one_transaction() {
     assert!(eventually_get(nodes.client(1), "tx-other", "$v"));
 }
 
+/// A script's random and time-dependent writes reach the replicas as the effects they
+/// had on the coordinator, so every node ends with the same values.
+#[test]
+fn a_lua_script_leaves_identical_replicas() {
+    let nodes = Nodes::start(
+        &[
+            "dc1_rack1.yml",
+            "dc1_rack2.yml",
+            "dc2_rack1.yml",
+            "dc2_rack2.yml",
+        ],
+        80,
+        &[],
+    );
+    until_ok(nodes.client(0), &["SET", "lua-ready", "1"]);
+    let script = "local t = redis.call('TIME') \
+        redis.call('SET', KEYS[1], t[1] .. '.' .. t[2]) \
+        redis.call('SET', KEYS[2], tostring(math.random())) \
+        redis.call('RPUSH', KEYS[3], 'a', tostring(math.random(1000000))) \
+        redis.call('INCRBY', KEYS[4], 5) \
+        return redis.call('GET', KEYS[2])";
+    let reply = cmd(
+        nodes.client(0),
+        &[
+            "EVAL", script, "4", "lua-time", "lua-rand", "lua-list", "lua-n",
+        ],
+    )
+    .unwrap();
+    assert!(
+        reply.starts_with('$') && reply != "$nil",
+        "EVAL replied {reply}"
+    );
+    let here = |args: &[&str]| cmd(nodes.client(0), args).unwrap();
+    let time = here(&["GET", "lua-time"]);
+    let list = here(&["LRANGE", "lua-list", "0", "-1"]);
+    assert_eq!(here(&["GET", "lua-rand"]), reply);
+    for i in 1..4 {
+        let addr = nodes.client(i);
+        assert!(eventually_get(addr, "lua-n", "$5"), "lua-n on node {i}");
+        assert_eq!(cmd(addr, &["GET", "lua-time"]).unwrap(), time, "node {i}");
+        assert_eq!(cmd(addr, &["GET", "lua-rand"]).unwrap(), reply, "node {i}");
+        assert_eq!(
+            cmd(addr, &["LRANGE", "lua-list", "0", "-1"]).unwrap(),
+            list,
+            "node {i}"
+        );
+    }
+}
+
 /// Reads one RESP2 `message` push and returns its payload, or `None` on timeout.
 fn read_message(s: &mut TcpStream) -> Option<String> {
     match read_reply(s) {
