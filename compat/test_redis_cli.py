@@ -157,7 +157,8 @@ def main():
         return 2
     workdir = tempfile.mkdtemp(prefix="redmite-cli-")
     rbin = resolve_redmite_bin()
-    srv = Server("redmite", lambda p: [rbin, "--port", str(p), "--bind", "127.0.0.1"], workdir)
+    srv = Server("redmite", lambda p: [rbin, "--port", str(p), "--bind", "127.0.0.1",
+                                          "--dyn-listen", "none", "--stats-listen", "none"], workdir)
     res = Results()
     try:
         try:
