@@ -104,7 +104,9 @@ pub(super) fn tracking(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError>
         ));
     }
     if opts.optin && opts.optout {
-        return Err(CmdError::err("You can't specify both OPTIN mode and OPTOUT mode"));
+        return Err(CmdError::err(
+            "You can't specify both OPTIN mode and OPTOUT mode",
+        ));
     }
     if current
         .as_ref()
