@@ -116,17 +116,9 @@ fn encode_string(s: &[u8], out: &mut Vec<u8>) {
 /// lua-cjson's `lua_array_length`: the array length when every key is a positive
 /// integer (holes allowed unless excessively sparse), else `None` (an object).
 fn array_length(lua: &Lua, t: &Table) -> mlua::Result<Option<usize>> {
-    let (mut max, mut items) = (0usize, 0usize);
-    for pair in t.pairs::<Value, Value>() {
-        let (k, _) = pair?;
-        let idx = match k {
-            Value::Integer(i) if i >= 1 => i as usize,
-            Value::Number(x) if x >= 1.0 && x.floor() == x => x as usize,
-            _ => return Ok(None),
-        };
-        max = max.max(idx);
-        items += 1;
-    }
+    let Some((max, items)) = super::integer_keys(t)? else {
+        return Ok(None);
+    };
     if max > items * 2 && max > 10 {
         return Err(type_error(lua, "table", "excessively sparse array"));
     }

@@ -129,18 +129,7 @@ fn encode_len(n: usize, fix: u8, fix_max: usize, m16: u8, m32: u8, out: &mut Vec
 /// lua-cmsgpack's `table_is_an_array`: every key a positive integer and as many keys
 /// as the largest one.
 fn array_len(t: &Table) -> mlua::Result<Option<usize>> {
-    let (mut max, mut count) = (0usize, 0usize);
-    for pair in t.pairs::<Value, Value>() {
-        let (k, _) = pair?;
-        let idx = match k {
-            Value::Integer(i) if i >= 1 => i as usize,
-            Value::Number(x) if x >= 1.0 && x.floor() == x => x as usize,
-            _ => return Ok(None),
-        };
-        max = max.max(idx);
-        count += 1;
-    }
-    Ok((max == count).then_some(max))
+    Ok(super::integer_keys(t)?.and_then(|(max, count)| (max == count).then_some(max)))
 }
 
 fn encode(v: &Value, depth: usize, out: &mut Vec<u8>) -> mlua::Result<()> {

@@ -733,6 +733,24 @@ fn parse_shebang(body: &Bytes) -> Result<(ScriptFlags, Bytes), LoadError> {
     Ok((flags, Bytes::from(code)))
 }
 
+/// The largest key and the number of keys of `t` when every key is a positive integer
+/// (as a Lua integer or an integral number), else `None`: the scan that cjson and
+/// cmsgpack both make before applying their own rule for what counts as an array.
+fn integer_keys(t: &Table) -> mlua::Result<Option<(usize, usize)>> {
+    let (mut max, mut count) = (0usize, 0usize);
+    for pair in t.pairs::<Value, Value>() {
+        let (k, _) = pair?;
+        let idx = match k {
+            Value::Integer(i) if i >= 1 => i as usize,
+            Value::Number(x) if x >= 1.0 && x.floor() == x => x as usize,
+            _ => return Ok(None),
+        };
+        max = max.max(idx);
+        count += 1;
+    }
+    Ok(Some((max, count)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
