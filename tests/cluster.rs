@@ -278,6 +278,20 @@ fn until_ok(addr: &str, args: &[&str]) {
     assert!(ok, "{args:?} on {addr} never succeeded; last reply {last}");
 }
 
+/// The 3-rack, one-DC layout of `conf/safe_quorum_rack{1,2,3}.yml`.
+const THREE_RACKS: &[&str] = &[
+    "safe_quorum_rack1.yml",
+    "safe_quorum_rack2.yml",
+    "safe_quorum_rack3.yml",
+];
+
+/// DC_QUORUM both ways with a 1 s timeout, so failing quorums answer quickly.
+const QUORUM_WITH_1S_TIMEOUT: [(&str, &str); 3] = [
+    ("read_consistency", "DC_QUORUM"),
+    ("write_consistency", "DC_QUORUM"),
+    ("timeout", "1000"),
+];
+
 #[test]
 fn a_write_on_any_node_is_read_on_every_node_of_every_dc() {
     let nodes = Nodes::start(
@@ -327,20 +341,8 @@ fn a_write_on_any_node_is_read_on_every_node_of_every_dc() {
 
 #[test]
 fn dc_quorum_with_three_racks_survives_one_node_down_and_fails_with_two() {
-    let q = [
-        ("read_consistency", "DC_QUORUM"),
-        ("write_consistency", "DC_QUORUM"),
-        ("timeout", "1000"),
-    ];
-    let mut nodes = Nodes::start(
-        &[
-            "safe_quorum_rack1.yml",
-            "safe_quorum_rack2.yml",
-            "safe_quorum_rack3.yml",
-        ],
-        42,
-        &q,
-    );
+    let q = QUORUM_WITH_1S_TIMEOUT;
+    let mut nodes = Nodes::start(THREE_RACKS, 42, &q);
     until_ok(nodes.client(0), &["SET", "k", "1"]);
     nodes.kill(2);
     // One rack down: 2 of 3 racks still make a quorum.
@@ -356,15 +358,7 @@ fn dc_quorum_with_three_racks_survives_one_node_down_and_fails_with_two() {
 
 #[test]
 fn dc_safe_quorum_fails_on_diverged_replies() {
-    let nodes = Nodes::start(
-        &[
-            "safe_quorum_rack1.yml",
-            "safe_quorum_rack2.yml",
-            "safe_quorum_rack3.yml",
-        ],
-        43,
-        &[],
-    );
+    let nodes = Nodes::start(THREE_RACKS, 43, &[]);
     until_ok(nodes.client(0), &["SET", "k", "same"]);
     assert!(poll(Duration::from_secs(10), || cmd(
         nodes.client(0),
@@ -417,15 +411,7 @@ fn dc_one_never_waits_for_peers() {
         ("write_consistency", "DC_ONE"),
         ("timeout", "60000"),
     ];
-    let nodes = Nodes::start(
-        &[
-            "safe_quorum_rack1.yml",
-            "safe_quorum_rack2.yml",
-            "safe_quorum_rack3.yml",
-        ],
-        45,
-        &edits,
-    );
+    let nodes = Nodes::start(THREE_RACKS, 45, &edits);
     until_ok(nodes.client(0), &["SET", "warm", "up"]);
     assert!(eventually_get(nodes.client(1), "warm", "$up"));
     nodes.signal(1, "-STOP");
@@ -545,15 +531,7 @@ fn conn_consistency_applies_to_its_connection_only() {
         ("read_consistency", "DC_ONE"),
         ("write_consistency", "DC_ONE"),
     ];
-    let nodes = Nodes::start(
-        &[
-            "safe_quorum_rack1.yml",
-            "safe_quorum_rack2.yml",
-            "safe_quorum_rack3.yml",
-        ],
-        48,
-        &edits,
-    );
+    let nodes = Nodes::start(THREE_RACKS, 48, &edits);
     until_ok(nodes.client(0), &["SET", "k", "same"]);
     assert!(eventually_get(nodes.client(2), "k", "$same"));
     assert_eq!(
@@ -802,15 +780,7 @@ fn a_pipeline_of_quorum_writes_replicates_in_order_with_a_verdict_per_write() {
         ("read_consistency", "DC_QUORUM"),
         ("write_consistency", "DC_QUORUM"),
     ];
-    let nodes = Nodes::start(
-        &[
-            "safe_quorum_rack1.yml",
-            "safe_quorum_rack2.yml",
-            "safe_quorum_rack3.yml",
-        ],
-        90,
-        &q,
-    );
+    let nodes = Nodes::start(THREE_RACKS, 90, &q);
     until_ok(nodes.client(0), &["SET", "warm", "1"]);
     until_ok(nodes.client(0), &["SET", "s", "string"]);
     // 200 writes in one pipeline: SETs, INCRs of one counter (each reply is that
@@ -848,15 +818,7 @@ fn a_pipeline_of_quorum_writes_replicates_in_order_with_a_verdict_per_write() {
         ("write_consistency", "DC_SAFE_QUORUM"),
     ];
     drop(nodes);
-    let nodes = Nodes::start(
-        &[
-            "safe_quorum_rack1.yml",
-            "safe_quorum_rack2.yml",
-            "safe_quorum_rack3.yml",
-        ],
-        91,
-        &safe,
-    );
+    let nodes = Nodes::start(THREE_RACKS, 91, &safe);
     until_ok(nodes.client(0), &["SET", "a", "same"]);
     until_ok(nodes.client(0), &["SET", "b", "same"]);
     assert!(eventually_get(nodes.datastore(2), "b", "$same"));
@@ -882,20 +844,8 @@ fn a_pipeline_of_quorum_writes_replicates_in_order_with_a_verdict_per_write() {
 
 #[test]
 fn a_pipeline_without_quorum_fails_each_write_and_keeps_hints() {
-    let q = [
-        ("read_consistency", "DC_QUORUM"),
-        ("write_consistency", "DC_QUORUM"),
-        ("timeout", "1000"),
-    ];
-    let mut nodes = Nodes::start(
-        &[
-            "safe_quorum_rack1.yml",
-            "safe_quorum_rack2.yml",
-            "safe_quorum_rack3.yml",
-        ],
-        92,
-        &q,
-    );
+    let q = QUORUM_WITH_1S_TIMEOUT;
+    let mut nodes = Nodes::start(THREE_RACKS, 92, &q);
     until_ok(nodes.client(0), &["SET", "warm", "1"]);
     nodes.kill(1);
     nodes.kill(2);
@@ -987,15 +937,7 @@ fn a_failing_peer_is_marked_down_after_the_failure_limit_and_retried_after_the_r
         ("server_failure_limit", "2"),
         ("server_retry_timeout", "1500"),
     ];
-    let mut nodes = Nodes::start(
-        &[
-            "safe_quorum_rack1.yml",
-            "safe_quorum_rack2.yml",
-            "safe_quorum_rack3.yml",
-        ],
-        94,
-        &q,
-    );
+    let mut nodes = Nodes::start(THREE_RACKS, 94, &q);
     assert!(poll(Duration::from_secs(20), || nodes
         .log(0)
         .matches("peer link up")

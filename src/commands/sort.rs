@@ -31,6 +31,15 @@ use crate::store::notify as ev;
 use crate::store::Value;
 
 const G: &str = "generic";
+
+/// SORT's and SORT_RO's second key spec: the keys BY and GET name come from the data.
+const BY_GET_KEYS: KeySpec = KeySpec {
+    notes: "For the optional BY/GET keyword. It is marked 'unknown' because the key names derive from the content of the key we sort",
+    flags: &["RO", "access"],
+    begin: Begin::Unknown,
+    find: Find::Unknown,
+};
+
 /// Redis lists SORT under the types it reads, not under `@keyspace`.
 const TYPES: u32 = acl::SET | acl::SORTEDSET | acl::LIST | acl::DANGEROUS | acl::NO_GROUP;
 
@@ -44,12 +53,7 @@ pub(super) const COMMANDS: &[Command] = &[
         sort,
     ).key_specs(&[
         KeySpec::at(1, &["RO", "access"]),
-        KeySpec {
-            notes: "For the optional BY/GET keyword. It is marked 'unknown' because the key names derive from the content of the key we sort",
-            flags: &["RO", "access"],
-            begin: Begin::Unknown,
-            find: Find::Unknown,
-        },
+        BY_GET_KEYS,
         KeySpec {
             notes: "For the optional STORE keyword. It is marked 'unknown' because the keyword can appear anywhere in the argument array",
             flags: &["OW", "update"],
@@ -72,12 +76,7 @@ pub(super) const COMMANDS: &[Command] = &[
         sort_ro,
     ).key_specs(&[
         KeySpec::at(1, &["RO", "access"]),
-        KeySpec {
-            notes: "For the optional BY/GET keyword. It is marked 'unknown' because the key names derive from the content of the key we sort",
-            flags: &["RO", "access"],
-            begin: Begin::Unknown,
-            find: Find::Unknown,
-        },
+        BY_GET_KEYS,
     ])
     .acl(TYPES)
     .doc(
