@@ -16,23 +16,8 @@ REQUESTS=${REQUESTS:-100000}
 ROUNDS=${ROUNDS:-3}
 LEVEL=${LEVEL:-DC_QUORUM}
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-wait_ping() {
-    for _ in $(seq 1 500); do
-        if [ "$(redis-cli -h "$1" -p 8102 ping 2>/dev/null)" = PONG ]; then return 0; fi
-        sleep 0.02
-    done
-    echo "server $1 did not start" >&2
-    exit 1
-}
+# shellcheck source=bench/lib.sh
+source bench/lib.sh # the scripts run from the repository root (cd above)
 
 for i in 1 2 3; do
     sed -e "s/127\.0\.0\.1\([0-9]\)/127.0.90.1\1/g" \
@@ -44,7 +29,7 @@ done
 sed -e "s/127\.0\.0\.1:/127.0.91.1:/g" -e "s/0\.0\.0\.0:/127.0.91.1:/g" conf/redis_single.yml >"$work/single.yml"
 "$REDMITE_BIN" -c "$work/single.yml" -v 3 >"$work/single.log" 2>&1 &
 pids+=($!)
-for h in 127.0.90.11 127.0.90.12 127.0.90.13 127.0.91.1; do wait_ping "$h"; done
+for h in 127.0.90.11 127.0.90.12 127.0.90.13 127.0.91.1; do wait_ping 8102 "$h" || exit 1; done
 # Wait until the links are up: a quorum write succeeds.
 for _ in $(seq 1 500); do
     if [ "$(redis-cli -h 127.0.90.11 -p 8102 set warm 1 2>/dev/null)" = OK ]; then break; fi

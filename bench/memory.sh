@@ -16,34 +16,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REDMITE_BIN=${REDMITE_BIN:-target/release/redmite}
 COLLECTIONS=${COLLECTIONS:-100000}
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_ping() {
-    for _ in $(seq 1 500); do
-        if [[ $(redis-cli -p "$1" PING 2>/dev/null) == PONG ]]; then return 0; fi
-        sleep 0.02
-    done
-    echo "server on port $1 did not start" >&2
-    return 1
-}
-used_memory() {
-    redis-cli -p "$1" INFO memory | tr -d '\r' | sed -n 's/^used_memory:\([0-9]*\)$/\1/p'
-}
+# shellcheck source=bench/lib.sh
+source bench/lib.sh # the scripts run from the repository root (cd above)
 rss() {
     echo $(($(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status") * 1024))
 }
-mib() { python3 -c "print(f'{$1/1048576:.1f}')"; }
-ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
 
 python3 - "$COLLECTIONS" "$work" <<'PY'
 import sys

@@ -22,28 +22,8 @@ TESTS=set,get,incr,lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,lrange_100,
 # The names redis-benchmark -q prints for them, in its order.
 NAMES=(SET GET INCR LPUSH RPUSH LPOP RPOP SADD HSET SPOP ZADD ZPOPMIN LRANGE_100 LRANGE_600)
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_ping() {
-    local port=$1
-    for _ in $(seq 1 500); do
-        if [[ $(redis-cli -p "$port" PING 2>/dev/null) == PONG ]]; then return 0; fi
-        sleep 0.02
-    done
-    echo "server on port $port did not start" >&2
-    return 1
-}
+# shellcheck source=bench/lib.sh
+source bench/lib.sh # the scripts run from the repository root (cd above)
 
 redis_port=$(free_port)
 redis-server --save '' --appendonly no --bind 127.0.0.1 --port "$redis_port" \
@@ -113,9 +93,6 @@ for i in range(int(sys.argv[1])):
     out.write(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$16\r\n%s\r\n" % (len(key), key, value))
 EOF
 
-used_memory() {
-    redis-cli -p "$1" INFO memory | tr -d '\r' | sed -n 's/^used_memory://p'
-}
 rss_kb() {
     sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status"
 }
@@ -142,8 +119,6 @@ for name in redis redmite; do
     mem[$name,base_rss]=$((base_rss * 1024))
 done
 
-mib() { python3 -c "print(f'{$1/1048576:.1f}')"; }
-ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
 echo "| $KEYS keys, 16-byte values | redis | redmite | redmite/redis |"
 echo "|---|---|---|---|"
 echo "| used_memory (MiB) | $(mib "${mem[redis,used]}") | $(mib "${mem[redmite,used]}") | $(ratio "${mem[redmite,used]}" "${mem[redis,used]}") |"

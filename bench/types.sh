@@ -17,26 +17,8 @@ RUNS=${RUNS:-5}
 TESTS=lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,lrange_100,lrange_600
 NAMES=(LPUSH RPUSH LPOP RPOP SADD HSET SPOP ZADD ZPOPMIN LRANGE_100 LRANGE_600)
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_ping() {
-    for _ in $(seq 1 500); do
-        if [[ $(redis-cli -p "$1" PING 2>/dev/null) == PONG ]]; then return 0; fi
-        sleep 0.02
-    done
-    echo "server on port $1 did not start" >&2
-    return 1
-}
+# shellcheck source=bench/lib.sh
+source bench/lib.sh # the scripts run from the repository root (cd above)
 
 redis_port=$(free_port)
 redis-server --save '' --appendonly no --bind 127.0.0.1 --port "$redis_port" >"$work/redis.log" 2>&1 &

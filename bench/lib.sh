@@ -1,0 +1,32 @@
+# Shared by the bench/ scripts (sourced, not run): a scratch directory and the servers
+# started into `pids`, both removed on exit, and the few helpers every script needs.
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# wait_ping PORT [HOST]: polls until the server answers PING (10 s at most).
+wait_ping() {
+    local port=$1 host=${2:-127.0.0.1}
+    for _ in $(seq 1 500); do
+        if [[ $(redis-cli -h "$host" -p "$port" PING 2>/dev/null) == PONG ]]; then return 0; fi
+        sleep 0.02
+    done
+    echo "server on $host:$port did not start" >&2
+    return 1
+}
+
+used_memory() {
+    redis-cli -p "$1" INFO memory | tr -d '\r' | sed -n 's/^used_memory:\([0-9]*\)$/\1/p'
+}
+mib() { python3 -c "print(f'{$1/1048576:.1f}')"; }
+ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
