@@ -25,6 +25,7 @@ pub mod config;
 pub mod glob;
 pub mod healthcheck;
 pub mod info;
+pub mod membership;
 pub mod num;
 pub mod params;
 pub mod peer;
