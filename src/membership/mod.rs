@@ -251,8 +251,10 @@ impl Membership {
         }
     }
 
-    /// Asks the provider for the seed list and adds what is new to the view.
-    async fn poll_provider(&self, last: &mut Option<String>, warned: &mut Warner) {
+    /// Asks the provider for the seed list and adds what is new to the view. Failures
+    /// and skipped entries are warned about separately, each at most once a minute.
+    async fn poll_provider(&self, last: &mut Option<String>, warned: &mut [Warner; 2]) {
+        let [warned, skipped] = warned;
         let (what, got) = match &self.provider {
             Provider::Static => return,
             Provider::Florida(ep) => (
@@ -289,7 +291,7 @@ impl Membership {
         }
         let parsed = seeds::parse(&text);
         for s in &parsed.skipped {
-            warned.warn(&format!("{what}: skipping seed {s}"));
+            skipped.warn(&format!("{what}: skipping seed {s}"));
         }
         if parsed.seeds.is_empty() {
             warned.warn(&format!(
@@ -483,7 +485,7 @@ pub async fn run(shared: Arc<Shared>, m: Arc<Membership>) {
         .map_or(Duration::from_secs(2), |c| c.timeout)
         .clamp(Duration::from_millis(500), Duration::from_secs(5));
     let mut last_seeds = None;
-    let mut provider_warned = Warner::default();
+    let mut provider_warned = [Warner::default(), Warner::default()];
     let mut gossip_warned = Warner::default();
     loop {
         tokio::select! {
