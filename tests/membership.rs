@@ -123,7 +123,9 @@ fn conf(ip: &str, rack: &str, extra: &str) -> String {
 
 /// A sample from `conf/` moved onto `ip`, with `extra` directives appended.
 fn sample(name: &str, ip: &str, extra: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("conf").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("conf")
+        .join(name);
     let text = std::fs::read_to_string(path).expect("read sample config");
     text.replace("0.0.0.0", ip).replace("127.0.0.1", ip) + extra
 }
@@ -222,7 +224,10 @@ impl SeedsHttp {
                     }
                 }
                 let (status, text) = b.lock().expect("seeds lock").clone();
-                let _ = write!(s, "HTTP/1.0 {status} X\r\nContent-Type: text/plain\r\n\r\n{text}");
+                let _ = write!(
+                    s,
+                    "HTTP/1.0 {status} X\r\nContent-Type: text/plain\r\n\r\n{text}"
+                );
             }
         });
         SeedsHttp { port, body, stop }
@@ -264,8 +269,7 @@ impl SeedsDns {
                 };
                 let q = &buf[..n];
                 // The question ends after the name's zero byte, type and class.
-                let Some(end) = q.iter().skip(12).position(|&b| b == 0).map(|p| 12 + p + 5)
-                else {
+                let Some(end) = q.iter().skip(12).position(|&b| b == 0).map(|p| 12 + p + 5) else {
                     continue;
                 };
                 let text = t.lock().expect("dns lock").clone();
@@ -311,16 +315,27 @@ fn florida_provider_adds_the_peers_it_serves() {
     // The list includes the node itself, as Florida's does; it must skip itself.
     let http = SeedsHttp::start(
         "127.0.61.250",
-        &format!("{}|{}\n", seed("127.0.61.1", "rack1"), seed("127.0.61.2", "rack2")),
+        &format!(
+            "{}|{}\n",
+            seed("127.0.61.1", "rack1"),
+            seed("127.0.61.2", "rack2")
+        ),
     );
     let env = [
         ("DYNOMITE_FLORIDA_IP", "127.0.61.250".to_string()),
         ("DYNOMITE_FLORIDA_PORT", http.port.to_string()),
-        ("DYNOMITE_FLORIDA_REQUEST", "/REST/v1/admin/get_seeds".to_string()),
+        (
+            "DYNOMITE_FLORIDA_REQUEST",
+            "/REST/v1/admin/get_seeds".to_string(),
+        ),
     ];
     let a = nodes.start(
         "127.0.61.1",
-        &sample("dynomite_florida_single.yml", "127.0.61.1", "  gos_interval: 100\n"),
+        &sample(
+            "dynomite_florida_single.yml",
+            "127.0.61.1",
+            "  gos_interval: 100\n",
+        ),
         &env,
     );
     until_linked(&nodes, a, "127.0.61.2");
@@ -348,9 +363,9 @@ fn florida_provider_adds_the_peers_it_serves() {
     // A failing endpoint warns and keeps the members; the node keeps replicating.
     http.serve(500, "oops");
     assert!(
-        poll(WAIT, || nodes
-            .log(a)
-            .contains("cannot get the seeds: the endpoint answered HTTP status 500")),
+        poll(WAIT, || nodes.log(a).contains(
+            "cannot get the seeds: the endpoint answered HTTP status 500"
+        )),
         "no warning about the failing provider:\n{}",
         nodes.log(a)
     );
@@ -371,7 +386,11 @@ fn dns_provider_adds_the_peers_of_its_txt_record() {
     let padding = "|not-a-seed".repeat(12);
     let dns = SeedsDns::start(
         "127.0.62.250",
-        &format!("{}|{}{padding}", seed("127.0.62.1", "rack1"), seed("127.0.62.2", "rack2")),
+        &format!(
+            "{}|{}{padding}",
+            seed("127.0.62.1", "rack1"),
+            seed("127.0.62.2", "rack2")
+        ),
     );
     let env = [
         ("REDMITE_DNS_SERVER", format!("127.0.62.250:{}", dns.port)),
@@ -379,7 +398,11 @@ fn dns_provider_adds_the_peers_of_its_txt_record() {
     ];
     let a = nodes.start(
         "127.0.62.1",
-        &sample("dynomite_dns_single.yml", "127.0.62.1", "  gos_interval: 100\n"),
+        &sample(
+            "dynomite_dns_single.yml",
+            "127.0.62.1",
+            "  gos_interval: 100\n",
+        ),
         &env,
     );
     until_linked(&nodes, a, "127.0.62.2");
@@ -410,7 +433,10 @@ fn gossip_spreads_members_and_states() {
         &conf(
             "127.0.63.1",
             "rack1",
-            &format!("{gossip}  dyn_seeds:\n  - {}\n", seed("127.0.63.2", "rack2")),
+            &format!(
+                "{gossip}  dyn_seeds:\n  - {}\n",
+                seed("127.0.63.2", "rack2")
+            ),
         ),
         &[],
     );
@@ -419,7 +445,10 @@ fn gossip_spreads_members_and_states() {
         &conf(
             "127.0.63.3",
             "rack3",
-            &format!("{gossip}  dyn_seeds:\n  - {}\n", seed("127.0.63.1", "rack1")),
+            &format!(
+                "{gossip}  dyn_seeds:\n  - {}\n",
+                seed("127.0.63.1", "rack1")
+            ),
         ),
         &[],
     );
@@ -438,7 +467,9 @@ fn gossip_spreads_members_and_states() {
 
     // B goes to STANDBY through its stats endpoint; A and C learn it by gossip.
     assert_eq!(
-        http_get("127.0.63.2:22222", "/state/standby").unwrap().trim(),
+        http_get("127.0.63.2:22222", "/state/standby")
+            .unwrap()
+            .trim(),
         "OK"
     );
     let b_standby = "\"host\":\"127.0.63.2\",\"port\":8101,\"token\":0,\"state\":\"up\",\"node_state\":\"STANDBY\"";
@@ -449,12 +480,16 @@ fn gossip_spreads_members_and_states() {
     );
     assert!(
         poll(WAIT, || cmd(nodes.client(c), &["INFO", "cluster"])
-            .is_ok_and(|i| i.contains("addr=127.0.63.2:8101") && i.contains("node_state=STANDBY"))),
+            .is_ok_and(
+                |i| i.contains("addr=127.0.63.2:8101") && i.contains("node_state=STANDBY")
+            )),
         "C's INFO cluster never showed B in STANDBY: {}",
         cmd(nodes.client(c), &["INFO", "cluster"]).unwrap_or_default()
     );
     // The state is B's own: B refuses requests, A does not.
-    assert!(cmd(nodes.client(b), &["GET", "g1"]).unwrap().contains("current state"));
+    assert!(cmd(nodes.client(b), &["GET", "g1"])
+        .unwrap()
+        .contains("current state"));
     assert_eq!(cmd(nodes.client(a), &["GET", "g1"]).unwrap(), "$v1");
     assert!(nodes.describe(b).contains("\"node_state\":\"STANDBY\""));
 }
@@ -462,7 +497,9 @@ fn gossip_spreads_members_and_states() {
 #[test]
 fn the_provider_samples_pass_the_config_check() {
     for name in ["dynomite_florida_single.yml", "dynomite_dns_single.yml"] {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("conf").join(name);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("conf")
+            .join(name);
         let out = Command::new(env!("CARGO_BIN_EXE_redmite"))
             .arg("-t")
             .arg("-c")
