@@ -35,7 +35,7 @@ pub struct Shared {
     /// current version with [`Shared::cluster`].
     pub live: Option<Arc<LiveCluster>>,
     /// Seed providers and gossip, when the configuration asks for them
-    /// (`crate::membership::start` sets it).
+    /// (`crate::membership::prepare` sets it).
     pub membership: std::sync::OnceLock<Arc<crate::membership::Membership>>,
     /// Flips to true when the server is shutting down; connections and the listener
     /// watch it.
