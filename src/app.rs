@@ -8,8 +8,6 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tracing::info;
 
-use std::sync::Arc;
-
 use crate::cli::Cli;
 use crate::cluster::coordinator::Cluster;
 use crate::config::DynoConfig;
@@ -113,6 +111,12 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         // Without a file, a single Dynomite node on loopback (clients on 8102, peers on
         // 8101, stats on 22222), as `dynomite` starts without `-c`.
         dyno = Some(DynoConfig::single_node_default());
+    }
+    if cli.gossip {
+        // `-g`, as Dynomite's: gossip on whatever the file says.
+        if let Some(cfg) = dyno.as_mut() {
+            cfg.enable_gossip = true;
+        }
     }
     let mut ports = Ports {
         peer: true,
@@ -227,7 +231,7 @@ async fn serve(
                 c.read_level().as_str(),
                 c.write_level().as_str()
             );
-            cluster = Some(Arc::new(c));
+            cluster = Some(c);
             let listen = match &cfg.listen {
                 crate::config::Listen::Tcp(hp) => hp.clone(),
                 crate::config::Listen::Unix(p) => {
@@ -271,6 +275,9 @@ async fn serve(
     let mut store = Store::new(params, crate::commands::table().entries.len());
     store.config_file = conf;
     let shared = crate::server::Shared::new(store, cluster);
+    if let Some(cfg) = &dyno {
+        crate::membership::prepare(&shared, cfg);
+    }
     if let Some((cfg, hp)) = dyno
         .as_ref()
         .and_then(|cfg| Some((cfg, cfg.stats_listen.as_ref()?)))

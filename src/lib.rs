@@ -9,6 +9,7 @@
 //! - [`scripting`]: Lua 5.1 for EVAL and SCRIPT, its sandbox and libraries.
 //! - [`cluster`], [`peer`], [`config`]: the Dynomite layer (ring, coordinator, peer links,
 //!   dynomite.yml).
+//! - [`membership`]: seed providers (florida, DNS) and gossip, which add members at run time.
 //! - [`stats`]: the stats HTTP endpoint, Prometheus metrics, histograms, `redmite status`.
 //! - [`healthcheck`]: `redmite healthcheck`, the probe container images run.
 //! - [`params`]: Redis-style runtime parameters (CONFIG GET/SET, `--name value`).
@@ -25,6 +26,7 @@ pub mod config;
 pub mod glob;
 pub mod healthcheck;
 pub mod info;
+pub mod membership;
 pub mod num;
 pub mod params;
 pub mod peer;

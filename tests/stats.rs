@@ -628,6 +628,14 @@ fn set_consistency_applies_to_open_connections_at_once() {
         client,
         &["SET", "k", "same"]
     ) == "+OK"));
+    // DC_QUORUM answered after two racks: wait for the third replica too, or its copy
+    // of "same" could land after (and undo) the divergence made below.
+    for n in &nodes.nodes {
+        assert!(poll(Duration::from_secs(20), || cmd(
+            &n.datastore,
+            &["GET", "k"]
+        ) == "$same"));
+    }
     // The replicas disagree behind the cluster's back (local-only ports).
     assert_eq!(cmd(&nodes.nodes[1].datastore, &["SET", "k", "two"]), "+OK");
     assert_eq!(

@@ -201,19 +201,26 @@ pub struct ClusterStats {
     pub replicated_writes: std::sync::atomic::AtomicU64,
 }
 
+/// One version of the node's topology and the node-wide settings it routes with.
+///
+/// The topology (`ring`, `links` and what is derived from them) is fixed for the life of
+/// a `Cluster`; membership (`crate::membership`) builds a new one with
+/// [`Cluster::with_peers`] when nodes join, and `cluster::live` swaps it in. The settings
+/// an operator changes at run time (levels, state, timeout factor, read repairs) and the
+/// counters live behind `Arc`s that every version shares, so a swap keeps them.
 pub struct Cluster {
     pub ring: Ring,
     /// Outbound links by `NodeId` index; `None` for the local node.
     pub links: Vec<Option<Arc<Link>>>,
     /// Random per process start; peers use it to deduplicate resent writes.
     pub incarnation: u32,
-    read_level: AtomicU8,
-    write_level: AtomicU8,
-    state: AtomicU8,
+    read_level: Arc<AtomicU8>,
+    write_level: Arc<AtomicU8>,
+    state: Arc<AtomicU8>,
     /// Dynomite's `timeout` (ms), multiplied by the REST timeout factor.
     pub timeout: Duration,
-    timeout_factor: AtomicU32,
-    pub read_repairs: AtomicBool,
+    timeout_factor: Arc<AtomicU32>,
+    pub read_repairs: Arc<AtomicBool>,
     racks_per_dc: Vec<usize>,
     /// True when every rack has a single node: every key is owned locally in this rack.
     every_key_local: bool,
@@ -222,8 +229,8 @@ pub struct Cluster {
     /// When peer links give up on a failing peer for a while.
     pub retry: RetryPolicy,
     /// The highest durable sequence applied per sender incarnation.
-    applied: Mutex<HashMap<u32, u64>>,
-    pub stats: ClusterStats,
+    applied: Arc<Mutex<HashMap<u32, u64>>>,
+    pub stats: Arc<ClusterStats>,
 }
 
 fn level_code(l: Level) -> u8 {
@@ -316,57 +323,108 @@ impl Cluster {
             .collect();
         let ring = Ring::from_nodes(local, peers, cfg.hash, cfg.hash_tag)
             .map_err(|e| anyhow::anyhow!("topology: {e:?}"))?;
+        let settings = Cluster {
+            ring: ring.clone(),
+            links: Vec::new(),
+            incarnation,
+            read_level: Arc::new(AtomicU8::new(level_code(cfg.read_consistency))),
+            write_level: Arc::new(AtomicU8::new(level_code(cfg.write_consistency))),
+            state: Arc::new(AtomicU8::new(NodeState::Normal as u8)),
+            timeout: cfg.timeout,
+            timeout_factor: Arc::new(AtomicU32::new(1)),
+            read_repairs: Arc::new(AtomicBool::new(cfg.read_repairs_enabled)),
+            racks_per_dc: Vec::new(),
+            every_key_local: true,
+            alone: true,
+            retry: RetryPolicy {
+                failure_limit: cfg.server_failure_limit,
+                retry_timeout: cfg.server_retry_timeout,
+                eject: cfg.auto_eject_hosts,
+            },
+            applied: Arc::new(Mutex::new(HashMap::new())),
+            stats: Arc::default(),
+        };
+        Ok(settings.with_ring(ring))
+    }
+
+    /// A new version of this cluster whose peers are `peers` (the local node stays),
+    /// sharing this version's settings and counters. A peer already linked (same
+    /// `host:port`) keeps its link, with its queue and hints; the others get new links,
+    /// which the caller starts ([`Cluster::links_not_in`] lists them).
+    pub fn with_peers(&self, peers: Vec<NodeInfo>) -> Result<Cluster, super::ring::RingError> {
+        let local = self.ring.nodes()[self.ring.local().0 as usize].clone();
+        let ring = Ring::from_nodes(local, peers, self.ring.hash_kind(), self.ring.hash_tag())?;
+        let settings = Cluster {
+            ring: ring.clone(),
+            links: self.links.clone(),
+            incarnation: self.incarnation,
+            read_level: self.read_level.clone(),
+            write_level: self.write_level.clone(),
+            state: self.state.clone(),
+            timeout: self.timeout,
+            timeout_factor: self.timeout_factor.clone(),
+            read_repairs: self.read_repairs.clone(),
+            racks_per_dc: Vec::new(),
+            every_key_local: true,
+            alone: true,
+            retry: self.retry,
+            applied: self.applied.clone(),
+            stats: self.stats.clone(),
+        };
+        Ok(settings.with_ring(ring))
+    }
+
+    /// The links of this version that `older` does not have (to be started).
+    pub fn links_not_in(&self, older: &Cluster) -> Vec<Arc<Link>> {
+        self.links
+            .iter()
+            .flatten()
+            .filter(|l| !older.links.iter().flatten().any(|o| Arc::ptr_eq(o, l)))
+            .cloned()
+            .collect()
+    }
+
+    /// Installs `ring` and what is derived from it: one link per peer (reusing the
+    /// links `self.links` already has for the same address), the racks per DC, and
+    /// the shortcuts of the write path.
+    fn with_ring(mut self, ring: Ring) -> Cluster {
         let local_dc = ring.local_dc();
-        let links: Vec<Option<Arc<Link>>> = ring
+        let old = std::mem::take(&mut self.links);
+        self.links = ring
             .nodes()
             .iter()
             .map(|n| {
                 if n.is_local {
                     return None;
                 }
+                let addr = format!("{}:{}", n.host, n.port);
+                if let Some(l) = old.iter().flatten().find(|l| l.addr == addr) {
+                    return Some(l.clone());
+                }
                 let same_dc = ring.dc_index(&n.dc) == Some(local_dc);
                 let extra = if same_dc { 200 } else { 5000 };
                 Some(Link::new(
                     n.name.clone(),
-                    format!("{}:{}", n.host, n.port),
+                    addr,
                     n.dc.clone(),
                     n.rack.clone(),
                     same_dc,
-                    incarnation,
-                    cfg.timeout + Duration::from_millis(extra),
+                    self.incarnation,
+                    self.timeout + Duration::from_millis(extra),
                 ))
             })
             .collect();
-        let racks_per_dc: Vec<usize> = (0..ring.dc_count()).map(|d| ring.rack_count(d)).collect();
-        let every_key_local = ring.nodes().iter().all(|n| {
+        self.racks_per_dc = (0..ring.dc_count()).map(|d| ring.rack_count(d)).collect();
+        self.every_key_local = ring.nodes().iter().all(|n| {
             ring.nodes()
                 .iter()
                 .filter(|m| m.dc == n.dc && m.rack == n.rack)
                 .count()
                 == 1
         });
-        let alone = links.iter().all(Option::is_none);
-        Ok(Cluster {
-            ring,
-            links,
-            incarnation,
-            read_level: AtomicU8::new(level_code(cfg.read_consistency)),
-            write_level: AtomicU8::new(level_code(cfg.write_consistency)),
-            state: AtomicU8::new(NodeState::Normal as u8),
-            timeout: cfg.timeout,
-            timeout_factor: AtomicU32::new(1),
-            read_repairs: AtomicBool::new(cfg.read_repairs_enabled),
-            racks_per_dc,
-            every_key_local,
-            alone,
-            retry: RetryPolicy {
-                failure_limit: cfg.server_failure_limit,
-                retry_timeout: cfg.server_retry_timeout,
-                eject: cfg.auto_eject_hosts,
-            },
-            applied: Mutex::new(HashMap::new()),
-            stats: ClusterStats::default(),
-        })
+        self.alone = self.links.iter().all(Option::is_none);
+        self.ring = ring;
+        self
     }
 
     pub fn has_peers(&self) -> bool {

@@ -241,6 +241,11 @@ impl Ring {
         self.hash
     }
 
+    /// The `hash_tag` in use.
+    pub fn hash_tag(&self) -> Option<[u8; 2]> {
+        self.hash_tag
+    }
+
     /// The local node's DC index.
     pub fn local_dc(&self) -> usize {
         self.local_rack.dc

@@ -129,6 +129,8 @@ mod sample_files {
                 "dc2_rack1.yml",
                 "dc2_rack2.yml",
                 "dynomite.yml",
+                "dynomite_dns_single.yml",
+                "dynomite_florida_single.yml",
                 "redis_dc1.yml",
                 "redis_dc2.yml",
                 "redis_node1.yml",

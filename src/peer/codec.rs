@@ -45,8 +45,8 @@ pub const FLAG_ENCRYPTED: u8 = 0x1;
 
 /// What a frame asks of its receiver (Dynomite's `dmsg_type_t`).
 ///
-/// The named variants cover the request path; every other code is kept as `Other`, which
-/// never holds 3, 4 or 5 when built through [`MsgType::from_u8`].
+/// The named variants cover the request path and gossip; every other code is kept as
+/// `Other`, which never holds 3, 4, 5, 7 or 8 when built through [`MsgType::from_u8`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MsgType {
     /// 3: run on the receiver's local datastore only.
@@ -56,7 +56,12 @@ pub enum MsgType {
     ReqForward,
     /// 5: the reply to the request with the same id.
     Res,
-    /// Any other code (0 unknown, 1 debug, 6 crypto handshake, 7+ gossip…).
+    /// 7: a node's view of the cluster (`peer::gossip` payload); the receiver merges it
+    /// and answers with [`MsgType::GossipSynReply`] carrying its own merged view.
+    GossipSyn,
+    /// 8: the answer to a [`MsgType::GossipSyn`] with the same id.
+    GossipSynReply,
+    /// Any other code (0 unknown, 1 debug, 6 crypto handshake, 9+ other gossip…).
     Other(u8),
 }
 
@@ -67,6 +72,8 @@ impl MsgType {
             3 => MsgType::Req,
             4 => MsgType::ReqForward,
             5 => MsgType::Res,
+            7 => MsgType::GossipSyn,
+            8 => MsgType::GossipSynReply,
             n => MsgType::Other(n),
         }
     }
@@ -77,6 +84,8 @@ impl MsgType {
             MsgType::Req => 3,
             MsgType::ReqForward => 4,
             MsgType::Res => 5,
+            MsgType::GossipSyn => 7,
+            MsgType::GossipSynReply => 8,
             MsgType::Other(n) => n,
         }
     }
@@ -155,6 +164,8 @@ impl RedmiteExt {
     /// The payload is many units for local application (`peer::batch`), answered in one
     /// frame.
     pub const BATCH: u8 = 2;
+    /// A gossip exchange (header types 7 and 8); the payload is `peer::gossip`'s.
+    pub const GOSSIP: u8 = 3;
 
     /// The compact encoding placed in `data`.
     pub fn to_bytes(self) -> Bytes {

@@ -33,17 +33,17 @@ struct Answer {
     id: u64,
     proto: u8,
     slot: Slot,
+    /// `Res` for requests, `GossipSynReply` for a gossip exchange.
+    msg_type: MsgType,
 }
 
 async fn serve(mut stream: TcpStream, shared: Arc<Shared>) -> Result<(), String> {
     let _ = stream.set_nodelay(true);
-    let Some(cluster) = shared.cluster.clone() else {
+    if shared.live.is_none() {
         return Err("this node has no cluster configuration".into());
-    };
-    let addr = stream
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    }
+    let remote = stream.peer_addr().ok();
+    let addr = remote.map(|a| a.to_string()).unwrap_or_default();
     let mut client = Client::new(0, addr, String::new(), unix_ms(), true);
     client.origin = Origin::Peer;
     let mut rbuf = BytesMut::with_capacity(16 * 1024);
@@ -69,19 +69,32 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) -> Result<(), String>
         if frames.is_empty() {
             continue;
         }
+        // The current topology version, for this batch of frames.
+        let Some(cluster) = shared.cluster() else {
+            return Err("this node has no cluster configuration".into());
+        };
         let answers: Vec<Answer> = {
             let mut store = shared.lock_store().await;
             let mut out = Outbound::default();
             let answers = frames
                 .iter()
-                .filter(|f| matches!(f.msg_type, MsgType::Req | MsgType::ReqForward))
-                .map(|f| {
-                    let slot = cluster.apply_peer(&mut store, &mut client, f, &mut out);
-                    Answer {
-                        id: f.id,
-                        proto: client.proto,
-                        slot,
+                .filter_map(|f| match f.msg_type {
+                    MsgType::Req | MsgType::ReqForward => {
+                        let slot = cluster.apply_peer(&mut store, &mut client, f, &mut out);
+                        Some(Answer {
+                            id: f.id,
+                            proto: client.proto,
+                            slot,
+                            msg_type: MsgType::Res,
+                        })
                     }
+                    MsgType::GossipSyn => Some(Answer {
+                        id: f.id,
+                        proto: 2,
+                        slot: Slot::Ready(gossip_reply(&shared, &f.payload, remote)),
+                        msg_type: MsgType::GossipSynReply,
+                    }),
+                    _ => None,
                 })
                 .collect();
             cluster.flush(out);
@@ -101,12 +114,27 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) -> Result<(), String>
             let ext = RedmiteExt {
                 checksum,
                 proto: a.proto,
+                kind: if a.msg_type == MsgType::GossipSynReply {
+                    RedmiteExt::GOSSIP
+                } else {
+                    RedmiteExt::APPLY
+                },
                 ..Default::default()
             };
-            let frame = Frame::redmite(a.id, MsgType::Res, true, ext, payload.freeze());
+            let frame = Frame::redmite(a.id, a.msg_type, true, ext, payload.freeze());
             codec::encode(&frame, &mut wbuf).map_err(|e| e.to_string())?;
         }
         stream.write_all(&wbuf).await.map_err(|e| e.to_string())?;
         wbuf.clear();
+    }
+}
+
+/// Merges a peer's gossip into this node's view and answers with the merged view (raw
+/// `peer::gossip` payload bytes). A node without gossip answers with an empty payload,
+/// which the sender reads as "no gossip here".
+fn gossip_reply(shared: &Shared, payload: &[u8], remote: Option<std::net::SocketAddr>) -> Reply {
+    match shared.membership.get() {
+        Some(m) => Reply::Raw(m.on_syn(shared, payload, remote.map(|a| a.ip()))),
+        None => Reply::Raw(bytes::Bytes::new()),
     }
 }

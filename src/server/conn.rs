@@ -439,11 +439,11 @@ impl Batch<'_> {
         mut store: parking_lot::MutexGuard<'_, crate::store::Store>,
         pending: &mut VecDeque<Vec<Bytes>>,
     ) -> (Vec<Segment>, BatchEnd, usize) {
-        let cluster = self
+        let current = self
             .shared
-            .cluster
-            .as_deref()
+            .cluster()
             .filter(|_| self.client.origin == Origin::Client);
+        let cluster = current.as_deref();
         store.stats.net_input_bytes += std::mem::take(self.read_bytes);
         let mut segments = Vec::with_capacity(2 * pending.len() + 1);
         let mut out = BytesMut::with_capacity(READ_CHUNK);

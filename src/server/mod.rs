@@ -15,6 +15,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use crate::cluster::coordinator::Cluster;
+use crate::cluster::live::LiveCluster;
 use crate::store::Store;
 
 /// How long an async task blocks on the store lock before it checks for a busy
@@ -29,25 +31,33 @@ pub struct Shared {
     pub store: Mutex<Store>,
     /// The running script's state, readable without the lock.
     pub busy: Arc<crate::scripting::Busy>,
-    /// The replication layer, when the node runs with a dynomite.yml topology.
-    pub cluster: Option<Arc<crate::cluster::coordinator::Cluster>>,
+    /// The replication layer, when the node runs with a dynomite.yml topology; read the
+    /// current version with [`Shared::cluster`].
+    pub live: Option<Arc<LiveCluster>>,
+    /// Seed providers and gossip, when the configuration asks for them
+    /// (`crate::membership::prepare` sets it).
+    pub membership: std::sync::OnceLock<Arc<crate::membership::Membership>>,
     /// Flips to true when the server is shutting down; connections and the listener
     /// watch it.
     pub shutdown: watch::Sender<bool>,
 }
 
 impl Shared {
-    pub fn new(
-        store: Store,
-        cluster: Option<Arc<crate::cluster::coordinator::Cluster>>,
-    ) -> Arc<Shared> {
+    pub fn new(store: Store, cluster: Option<crate::cluster::coordinator::Cluster>) -> Arc<Shared> {
         let (tx, _) = watch::channel(false);
         Arc::new(Shared {
             busy: store.scripts.busy.clone(),
             store: Mutex::new(store),
-            cluster,
+            live: cluster.map(|c| Arc::new(LiveCluster::new(c))),
+            membership: std::sync::OnceLock::new(),
             shutdown: tx,
         })
+    }
+
+    /// The current topology version, `None` without a dynomite.yml topology. Hold it for
+    /// one batch of work, not longer: membership may replace it.
+    pub fn cluster(&self) -> Option<Arc<Cluster>> {
+        self.live.as_ref().map(|l| l.load())
     }
 
     /// Takes the store lock, waiting without blocking the thread while a script
@@ -104,7 +114,7 @@ pub async fn run(
     signal: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let cron = tokio::spawn(cron::run(shared.clone()));
-    if let Some(cluster) = &shared.cluster {
+    if let Some(cluster) = shared.cluster() {
         for link in cluster.links.iter().flatten() {
             tokio::spawn(crate::peer::link::run(
                 link.clone(),
@@ -112,6 +122,10 @@ pub async fn run(
                 shared.shutdown.subscribe(),
             ));
         }
+    }
+    // After the initial links: membership starts the links of members it adds.
+    if let Some(m) = shared.membership.get() {
+        tokio::spawn(crate::membership::run(shared.clone(), m.clone()));
     }
     for (listener, role) in listeners {
         tokio::spawn(accept_loop(listener, role, shared.clone()));

@@ -80,7 +80,8 @@ impl Node {
         metrics().stats_requests.fetch_add(1, Ordering::Relaxed);
         let path = req.path.trim_end_matches('/');
         let parts: Vec<&str> = path.split('/').skip(1).collect();
-        let cluster = self.shared.cluster.as_deref();
+        let current = self.shared.cluster();
+        let cluster = current.as_deref();
         match parts.as_slice() {
             [] | ["info"] => Response::ok(self.info()),
             ["ping"] => Response::ok(OK),
@@ -138,7 +139,10 @@ impl Node {
     /// The paths that act on the replication layer.
     fn cluster_path(&self, c: &Cluster, parts: &[&str]) -> Response {
         match parts {
-            ["cluster_describe"] => Response::ok(cluster_describe(c)),
+            ["cluster_describe"] => Response::ok(cluster_describe(
+                c,
+                self.shared.membership.get().map(|m| &**m),
+            )),
             ["set_consistency", which @ ("read" | "write"), level] => {
                 let Ok(level) = level.parse::<Level>() else {
                     return bad("unknown consistency level");
@@ -198,7 +202,8 @@ impl Node {
 
     /// Dynomite's `/info` JSON (times in µs), each field on its own line.
     pub fn info(&self) -> String {
-        let cluster = self.shared.cluster.as_deref();
+        let current = self.shared.cluster();
+        let cluster = current.as_deref();
         let (snap, uptime, keys) = {
             let store = self.shared.store.lock();
             let keys: usize = store.dbs.iter().map(|d| d.len()).sum();
@@ -297,8 +302,10 @@ pub fn link_summaries(c: &Cluster) -> (Summary, Summary) {
 }
 
 /// Dynomite's `/cluster_describe`: DCs, racks and servers (the local node included),
-/// each server with redmite's `state` added (`local`, `up` or `down`).
-pub fn cluster_describe(c: &Cluster) -> String {
+/// each server with redmite's `state` added (`local`, `up` or `down`: the peer link) and,
+/// with gossip on, `node_state` (`NORMAL`, `STANDBY`, ..., or `DOWN` when its gossip
+/// went silent) for the servers gossip has reached.
+pub fn cluster_describe(c: &Cluster, members: Option<&crate::membership::Membership>) -> String {
     let ring = &c.ring;
     let mut o = String::from("{\"dcs\": [");
     for dc in 0..ring.dc_count() {
@@ -337,10 +344,14 @@ pub fn cluster_describe(c: &Cluster) -> String {
                 json_str(&mut o, &n.host);
                 let _ = write!(
                     o,
-                    ",\"port\":{},\"token\":{},\"state\":\"{state}\"}}",
+                    ",\"port\":{},\"token\":{},\"state\":\"{state}\"",
                     n.port,
                     n.tokens.first().copied().unwrap_or(0)
                 );
+                if let Some(s) = members.and_then(|m| m.state_of(&n.host, n.port)) {
+                    let _ = write!(o, ",\"node_state\":\"{s}\"");
+                }
+                o.push('}');
             }
             o.push_str("]}");
         }

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::cluster::coordinator::Cluster;
+use crate::cluster::live::LiveCluster;
 use crate::cluster::quorum::Level;
 use crate::config::DynoConfig;
 use crate::server::Shared;
@@ -167,13 +167,18 @@ impl Metrics {
 
 /// The node's cluster, for INFO's `cluster` section (INFO renders from the store,
 /// which knows nothing of the replication layer).
-static CLUSTER: OnceLock<Arc<Cluster>> = OnceLock::new();
+static CLUSTER: OnceLock<Arc<LiveCluster>> = OnceLock::new();
+/// The node's membership, when it runs a provider or gossip (INFO shows peer states).
+static MEMBERS: OnceLock<Arc<crate::membership::Membership>> = OnceLock::new();
 
 /// Serves the stats endpoint on `listener` until shutdown, and makes the cluster
 /// visible to INFO.
 pub fn start(listener: tokio::net::TcpListener, shared: Arc<Shared>, cfg: &DynoConfig) {
-    if let Some(c) = &shared.cluster {
+    if let Some(c) = &shared.live {
         let _ = CLUSTER.set(c.clone());
+    }
+    if let Some(m) = shared.membership.get() {
+        let _ = MEMBERS.set(m.clone());
     }
     let datastore = match &cfg.server.endpoint {
         crate::config::Listen::Tcp(hp) => format!("{}:{}", hp.host, hp.port),
@@ -193,7 +198,7 @@ pub fn start(listener: tokio::net::TcpListener, shared: Arc<Shared>, cfg: &DynoC
 /// we run), then this node's place in the Dynomite topology and each peer's state.
 pub fn info_cluster_section(out: &mut String) {
     out.push_str("cluster_enabled:0\r\n");
-    let Some(c) = CLUSTER.get() else {
+    let Some(c) = CLUSTER.get().map(|l| l.load()) else {
         return;
     };
     let local = &c.ring.nodes()[c.ring.local().0 as usize];
@@ -214,7 +219,7 @@ pub fn info_cluster_section(out: &mut String) {
     for (i, l) in links.iter().enumerate() {
         let _ = write!(
             out,
-            "peer{i}:name={},addr={},dc={},rack={},state={},queued={},lag_ms={}\r\n",
+            "peer{i}:name={},addr={},dc={},rack={},state={},queued={},lag_ms={}",
             l.name,
             l.addr,
             l.dc,
@@ -223,5 +228,17 @@ pub fn info_cluster_section(out: &mut String) {
             l.pending(),
             l.lag().as_millis(),
         );
+        // With gossip on: the state the peer announced.
+        let node_state = MEMBERS.get().and_then(|m| {
+            let (host, port) = l.addr.rsplit_once(':')?;
+            m.state_of(
+                host.trim_start_matches('[').trim_end_matches(']'),
+                port.parse().ok()?,
+            )
+        });
+        if let Some(s) = node_state {
+            let _ = write!(out, ",node_state={s}");
+        }
+        out.push_str("\r\n");
     }
 }

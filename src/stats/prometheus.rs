@@ -201,7 +201,8 @@ const PEER_FAMILIES: &[(&str, &str, &str, PeerValue)] = &[
 
 /// The whole `/metrics` body.
 pub fn render(node: &Node) -> String {
-    let cluster = node.shared.cluster.as_deref();
+    let current = node.shared.cluster();
+    let cluster = current.as_deref();
     let (info, snap) = {
         let store = node.shared.store.lock();
         (
@@ -417,7 +418,7 @@ fn render_redmite(o: &mut Out, node: &Node, snap: &Snapshot) {
         let name = format!("redmite_dynomite_{}", c.name);
         o.one(&name, kind, c.desc.trim_start_matches("# "), (c.get)(snap));
     }
-    let Some(c) = node.shared.cluster.as_deref() else {
+    let Some(c) = node.shared.cluster() else {
         return;
     };
     let local = &c.ring.nodes()[c.ring.local().0 as usize];
@@ -454,7 +455,7 @@ fn render_redmite(o: &mut Out, node: &Node, snap: &Snapshot) {
             &l.stats.rtt.summary(),
         );
     }
-    let (zone, region) = link_summaries(c);
+    let (zone, region) = link_summaries(&c);
     o.family(
         "redmite_cross_rack_rtt_seconds",
         "summary",
