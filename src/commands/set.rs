@@ -174,7 +174,7 @@ fn remove_if_empty(ctx: &mut Ctx, key: &[u8]) {
 }
 
 fn max_intset(ctx: &Ctx) -> usize {
-    usize::try_from(ctx.store.params.get_int("set-max-intset-entries")).unwrap_or(0)
+    ctx.store.params.set_max_intset_entries
 }
 
 fn sadd(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {

@@ -286,8 +286,8 @@ fn bzmpop_keys(args: &[Bytes]) -> Vec<usize> {
 pub(super) fn limits(ctx: &Ctx) -> Limits {
     let p = &ctx.store.params;
     Limits {
-        entries: p.get_int("zset-max-listpack-entries").max(0) as usize,
-        value: p.get_int("zset-max-listpack-value").max(0) as usize,
+        entries: p.zset_max_listpack_entries,
+        value: p.zset_max_listpack_value,
     }
 }
 
