@@ -250,7 +250,12 @@ impl<'a> Ctx<'a> {
         }
         let obj = obj?;
         if let Some(clock) = touch {
-            obj.lru = clock.touch(obj.lru, rand::random());
+            // Only the LFU counter's increment is random: no draw for an LRU clock.
+            let draw = match clock {
+                AccessClock::Lfu { .. } => rand::random(),
+                AccessClock::Lru { .. } => 0.0,
+            };
+            obj.lru = clock.touch(obj.lru, draw);
         }
         Some(obj)
     }

@@ -33,6 +33,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch, Notify};
 use tracing::debug;
 
+use super::gate::Gate;
 use super::{Role, Shared};
 use crate::clients::{Client, Origin};
 use crate::cluster::coordinator::{Outbound, Pending, Slot};
@@ -90,6 +91,8 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
     };
     debug!(id = client.id, %peer, "client connected");
     let mut stop = Stop::new(kill.clone(), shared.shutdown.subscribe());
+    // The idle wait polls the pub/sub queue only after a message woke it.
+    let push_gate = Gate::default();
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
     // The replies of a batch, kept for the next one (see `write_segments`).
     let mut wbuf = BytesMut::new();
@@ -213,7 +216,7 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
                     None
                 }
             },
-            Some(msg) = pushes.recv() => Some(msg),
+            Some(msg) = std::future::poll_fn(|cx| push_gate.poll(cx, |cx| pushes.poll_recv(cx))) => Some(msg),
             _ = stop.wait() => break,
         };
         if let Some(msg) = pushed {
@@ -264,6 +267,8 @@ enum BatchEnd {
 struct Stop {
     fut: Pin<Box<dyn Future<Output = ()> + Send>>,
     done: bool,
+    /// Polled only once it woke: the waits poll it once or twice per request.
+    gate: Gate,
 }
 
 impl Stop {
@@ -274,14 +279,19 @@ impl Stop {
                 _ = shutdown.wait_for(|s| *s) => {}
             }
         });
-        Stop { fut, done: false }
+        Stop {
+            fut,
+            done: false,
+            gate: Gate::default(),
+        }
     }
 
     /// Completes when the connection must end, and at once every time after.
     /// Cancel-safe: dropping it keeps the registration for the next wait.
     async fn wait(&mut self) {
         if !self.done {
-            self.fut.as_mut().await;
+            let (gate, fut) = (&self.gate, &mut self.fut);
+            std::future::poll_fn(|cx| gate.poll(cx, |cx| fut.as_mut().poll(cx))).await;
             self.done = true;
         }
     }
@@ -433,6 +443,12 @@ impl Pushes<'_> {
     /// output buffer limit until the caller has written them and calls
     /// [`Pushes::written`].
     fn take(&mut self, out: &mut BytesMut, cap: usize) -> usize {
+        // Senders add to the count right after sending, under the store lock: under
+        // the lock (a batch) zero means an empty queue, and outside it (the idle loop,
+        // which has just received a message still counted) the count is not zero.
+        if self.queued.load(std::sync::atomic::Ordering::Acquire) == 0 {
+            return 0;
+        }
         let mut taken = 0;
         while out.len() < cap {
             let Ok(msg) = self.rx.try_recv() else { break };
@@ -509,7 +525,8 @@ impl Batch<'_> {
         let batch_start = std::time::Instant::now();
         let batch_ms = unix_ms();
         let mut started = batch_start;
-        let mut peers = Outbound::default();
+        // Built on the first command that needs the coordinator.
+        let mut peers: Option<Outbound> = None;
         // Messages published before these commands ran go out before their replies.
         self.pushes.drain(&mut out);
         while let Some(args) = pending.pop_front() {
@@ -521,8 +538,10 @@ impl Batch<'_> {
             }
             let mut ctx = Ctx::with_clock(&mut store, self.client, now_ms, started);
             let slot = match cluster {
-                Some(c) => c.execute(&mut ctx, &args, &mut peers),
-                None => Slot::Ready(dispatch(&mut ctx, &args)),
+                Some(c) if !c.only_dispatches() => {
+                    c.execute(&mut ctx, &args, peers.get_or_insert_with(Outbound::default))
+                }
+                _ => Slot::Ready(dispatch(&mut ctx, &args)),
             };
             let action = ctx.action.take();
             started = ctx.started;
@@ -549,7 +568,7 @@ impl Batch<'_> {
             }
         }
         // One frame per peer for the whole batch, sent before the lock is released.
-        if let Some(c) = cluster {
+        if let (Some(c), Some(peers)) = (cluster, peers) {
             c.flush(peers);
         }
         written += out.len();
