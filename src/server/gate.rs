@@ -145,6 +145,9 @@ mod tests {
         assert!(poll(&gate).is_pending());
         gate.waker.wake_by_ref();
         assert!(poll(&gate).is_pending());
-        assert_eq!(polled, 2, "polled on the first poll and after the wake-up only");
+        assert_eq!(
+            polled, 2,
+            "polled on the first poll and after the wake-up only"
+        );
     }
 }
