@@ -303,7 +303,32 @@ pub struct Params {
     /// `notify-keyspace-events` as class bits (`store::notify`); 0 = off, which is
     /// what every write checks first.
     pub notify_flags: u32,
+    /// The encoding thresholds every collection write reads, and the LFU settings
+    /// every key lookup reads under an LFU policy: typed here because finding a
+    /// parameter by name costs more than the write itself.
+    pub hash_max_listpack_entries: usize,
+    pub hash_max_listpack_value: usize,
+    pub set_max_intset_entries: usize,
+    pub zset_max_listpack_entries: usize,
+    pub zset_max_listpack_value: usize,
+    pub lfu_log_factor: u32,
+    pub lfu_decay_time: u32,
+    /// `maxmemory-policy` is one of the `*-lfu` policies.
+    pub lfu_policy: bool,
 }
+
+/// The parameters with a typed copy in [`Params`] that `Default` fills from the
+/// table's defaults through [`Params::apply`].
+const TYPED: &[&str] = &[
+    "hash-max-listpack-entries",
+    "hash-max-listpack-value",
+    "set-max-intset-entries",
+    "zset-max-listpack-entries",
+    "zset-max-listpack-value",
+    "lfu-log-factor",
+    "lfu-decay-time",
+    "maxmemory-policy",
+];
 
 impl Default for Params {
     fn default() -> Self {
@@ -322,6 +347,14 @@ impl Default for Params {
             port_override: None,
             pubsub_buffer_limit: [32 << 20, 8 << 20, 60],
             notify_flags: 0,
+            hash_max_listpack_entries: 0,
+            hash_max_listpack_value: 0,
+            set_max_intset_entries: 0,
+            zset_max_listpack_entries: 0,
+            zset_max_listpack_value: 0,
+            lfu_log_factor: 0,
+            lfu_decay_time: 0,
+            lfu_policy: false,
         };
         for s in SPECS {
             let default = if s.name == "dir" {
@@ -332,6 +365,10 @@ impl Default for Params {
                 s.default.to_string()
             };
             p.values.insert(s.name, default);
+        }
+        for name in TYPED {
+            let v = p.values.get(name).cloned().unwrap_or_default();
+            p.apply(name, &v);
         }
         p
     }
@@ -368,13 +405,25 @@ impl Params {
 
     fn apply(&mut self, name: &str, v: &str) {
         let int = || v.parse::<i64>().unwrap_or(0);
+        let size = || usize::try_from(int()).unwrap_or(0);
+        let int32 = || int().clamp(0, u32::MAX as i64) as u32;
         match name {
             "requirepass" => {
                 self.requirepass = (!v.is_empty()).then(|| Bytes::copy_from_slice(v.as_bytes()))
             }
             "databases" => self.databases = int().max(1) as usize,
             "maxmemory" => self.maxmemory = int() as u64,
-            "maxmemory-policy" => self.maxmemory_policy = v.to_string(),
+            "maxmemory-policy" => {
+                self.maxmemory_policy = v.to_string();
+                self.lfu_policy = v.ends_with("lfu");
+            }
+            "hash-max-listpack-entries" => self.hash_max_listpack_entries = size(),
+            "hash-max-listpack-value" => self.hash_max_listpack_value = size(),
+            "set-max-intset-entries" => self.set_max_intset_entries = size(),
+            "zset-max-listpack-entries" => self.zset_max_listpack_entries = size(),
+            "zset-max-listpack-value" => self.zset_max_listpack_value = size(),
+            "lfu-log-factor" => self.lfu_log_factor = int32(),
+            "lfu-decay-time" => self.lfu_decay_time = int32(),
             "maxclients" => self.maxclients = int() as u64,
             "timeout" => self.timeout_secs = int() as u64,
             "hz" => self.hz = int().clamp(1, 500) as u64,
@@ -484,6 +533,37 @@ pub enum SetError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The typed copies follow the table's defaults and every change, aliases included.
+    #[test]
+    fn typed_copies_follow_the_values() {
+        let typed = |p: &Params| {
+            [
+                p.hash_max_listpack_entries as i64,
+                p.hash_max_listpack_value as i64,
+                p.set_max_intset_entries as i64,
+                p.zset_max_listpack_entries as i64,
+                p.zset_max_listpack_value as i64,
+                p.lfu_log_factor as i64,
+                p.lfu_decay_time as i64,
+            ]
+        };
+        let by_name = |p: &Params| TYPED[..7].iter().map(|n| p.get_int(n)).collect::<Vec<_>>();
+        let mut p = Params::default();
+        assert_eq!(typed(&p).to_vec(), by_name(&p));
+        assert_eq!(typed(&p), [512, 64, 512, 128, 64, 10, 1]);
+        assert!(!p.lfu_policy);
+        p.set("hash-max-ziplist-entries", "7", false).unwrap();
+        p.set("zset-max-ziplist-value", "9", false).unwrap();
+        p.set("set-max-intset-entries", "3", false).unwrap();
+        p.set("lfu-log-factor", "2", false).unwrap();
+        p.set("maxmemory-policy", "allkeys-lfu", false).unwrap();
+        assert_eq!(typed(&p).to_vec(), by_name(&p));
+        assert_eq!(typed(&p), [7, 64, 3, 128, 9, 2, 1]);
+        assert!(p.lfu_policy);
+        p.set("maxmemory-policy", "allkeys-lru", false).unwrap();
+        assert!(!p.lfu_policy);
+    }
 
     #[test]
     fn buffer_limits_merge_by_class() {

@@ -427,6 +427,12 @@ impl Cluster {
         self
     }
 
+    /// No replica and nothing refused: [`Cluster::execute`] would only dispatch, so a
+    /// caller may dispatch itself and skip building an [`Outbound`].
+    pub fn only_dispatches(&self) -> bool {
+        self.alone && self.state() == NodeState::Normal
+    }
+
     pub fn has_peers(&self) -> bool {
         self.links.iter().any(Option::is_some)
     }
@@ -501,8 +507,7 @@ impl Cluster {
     /// Peer traffic goes into `out`, which the caller sends with [`Cluster::flush`]
     /// before it releases the store lock and awaits any [`Pending`] reply.
     pub fn execute(&self, ctx: &mut Ctx, args: &[Bytes], out: &mut Outbound) -> Slot {
-        if self.alone && self.state() == NodeState::Normal {
-            // No replica and nothing refused: the coordinator would only dispatch.
+        if self.only_dispatches() {
             return Slot::Ready(dispatch(ctx, args));
         }
         if ctx.client.multi.is_some() {

@@ -137,12 +137,24 @@ fn hset_generic(ctx: &mut Ctx, args: &[Bytes], name: &str) -> Result<i64, CmdErr
         return Err(CmdError::WrongArity(name.into()));
     }
     let lim = limits(ctx);
-    let h = hash_or_create(ctx, &args[1])?;
-    h.convert_for_args(&args[2..], lim);
-    let created = args[2..]
-        .chunks(2)
-        .filter(|fv| h.set(&fv[0], Bytes::copy_from_slice(&fv[1]), lim))
-        .count();
+    let fill = |h: &mut HashValue| {
+        h.convert_for_args(&args[2..], lim);
+        args[2..]
+            .chunks(2)
+            .filter(|fv| h.set(&fv[0], Bytes::copy_from_slice(&fv[1]), lim))
+            .count()
+    };
+    // One lookup: a new hash is filled before it is stored.
+    let created = match write_hash(ctx, &args[1])? {
+        Some(h) => fill(h),
+        None => {
+            let lru = ctx.lru();
+            let mut h = HashValue::default();
+            let created = fill(&mut h);
+            ctx.db().set(&args[1], Value::Hash(Box::new(h)), lru);
+            created
+        }
+    };
     ctx.store.dirty += (args.len() as u64 - 2) / 2;
     ctx.notify(ev::HASH, "hset", &args[1]);
     Ok(created as i64)

@@ -243,19 +243,46 @@ fn rpushx(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
 
 // ---- pops ---------------------------------------------------------------------
 
-/// Pops up to `count` elements from the list at `key`, deleting it when emptied.
-fn pop_n(ctx: &mut Ctx, key: &[u8], end: End, count: usize) -> Result<Vec<Bytes>, CmdError> {
+/// Pops up to `count` elements from the list at `key` (`None`: no such key), deleting
+/// it when emptied, with one lookup of the key.
+fn pop_n(
+    ctx: &mut Ctx,
+    key: &[u8],
+    end: End,
+    count: usize,
+) -> Result<Option<Vec<Bytes>>, CmdError> {
     let Some(list) = write_list(ctx, key)? else {
-        return Ok(Vec::new());
+        return Ok(None);
     };
     let n = count.min(list.len());
     let out: Vec<Bytes> = (0..n).filter_map(|_| list.pop(end)).collect();
-    ctx.store.dirty += out.len() as u64;
-    if !out.is_empty() {
+    let emptied = list.is_empty();
+    popped(ctx, key, end, out.len(), emptied);
+    Ok(Some(out))
+}
+
+/// [`pop_n`] of one element, without the vector.
+fn pop_one(ctx: &mut Ctx, key: &[u8], end: End) -> Result<Option<Option<Bytes>>, CmdError> {
+    let Some(list) = write_list(ctx, key)? else {
+        return Ok(None);
+    };
+    let v = list.pop(end);
+    let emptied = list.is_empty();
+    popped(ctx, key, end, usize::from(v.is_some()), emptied);
+    Ok(Some(v))
+}
+
+/// What follows popping `n` elements from `key`: dirty, the event, and the key's
+/// deletion once `emptied`.
+fn popped(ctx: &mut Ctx, key: &[u8], end: End, n: usize, emptied: bool) {
+    ctx.store.dirty += n as u64;
+    if n > 0 {
         ctx.notify(ev::LIST, pop_event(end), key);
     }
-    drop_if_empty(ctx, key);
-    Ok(out)
+    if emptied {
+        ctx.db().remove(key);
+        ctx.notify(ev::GENERIC, "del", key);
+    }
 }
 
 fn pop_generic(ctx: &mut Ctx, args: &[Bytes], end: End) -> Result<Reply, CmdError> {
@@ -269,24 +296,16 @@ fn pop_generic(ctx: &mut Ctx, args: &[Bytes], end: End) -> Result<Reply, CmdErro
         None => None,
     };
     let key = &args[1];
-    if write_list(ctx, key)?.is_none() {
-        return Ok(if count.is_some() {
-            Reply::NilArray
-        } else {
-            Reply::Nil
-        });
-    }
     match count {
-        None => Ok(pop_n(ctx, key, end, 1)?
-            .pop()
+        None => Ok(pop_one(ctx, key, end)?
+            .flatten()
             .map_or(Reply::Nil, Reply::Bulk)),
-        Some(0) => Ok(Reply::Array(Vec::new())),
-        Some(n) => Ok(Reply::bulks(pop_n(
-            ctx,
-            key,
-            end,
-            usize::try_from(n).unwrap_or(usize::MAX),
-        )?)),
+        Some(n) => Ok(
+            match pop_n(ctx, key, end, usize::try_from(n).unwrap_or(usize::MAX))? {
+                Some(items) => Reply::bulks(items),
+                None => Reply::NilArray,
+            },
+        ),
     }
 }
 
@@ -591,7 +610,7 @@ fn mpop(ctx: &mut Ctx, m: &Mpop) -> Result<Option<Reply>, CmdError> {
             continue;
         }
         let count = usize::try_from(m.count).unwrap_or(usize::MAX);
-        let items = pop_n(ctx, key, m.end, count)?;
+        let items = pop_n(ctx, key, m.end, count)?.unwrap_or_default();
         ctx.propagate(vec![
             Bytes::from_static(pop_name(m.end)),
             key.clone(),
@@ -643,7 +662,7 @@ fn bpop_generic(ctx: &mut Ctx, args: &[Bytes], end: End) -> Result<Reply, CmdErr
         if !ctx.may_pop(key) || write_list(ctx, key)?.is_none() {
             continue;
         }
-        let Some(v) = pop_n(ctx, key, end, 1)?.pop() else {
+        let Some(v) = pop_one(ctx, key, end)?.flatten() else {
             continue;
         };
         ctx.propagate(vec![Bytes::from_static(pop_name(end)), key.clone()]);

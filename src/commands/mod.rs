@@ -211,11 +211,11 @@ impl<'a> Ctx<'a> {
     /// How object access clocks are read and updated under the current maxmemory policy.
     pub fn clock(&self) -> AccessClock {
         let p = &self.store.params;
-        if p.maxmemory_policy.ends_with("lfu") {
+        if p.lfu_policy {
             AccessClock::Lfu {
                 now_ms: self.now_ms,
-                log_factor: p.get_int("lfu-log-factor").clamp(0, u32::MAX as i64) as u32,
-                decay_minutes: p.get_int("lfu-decay-time").clamp(0, u32::MAX as i64) as u32,
+                log_factor: p.lfu_log_factor,
+                decay_minutes: p.lfu_decay_time,
             }
         } else {
             AccessClock::Lru {
@@ -250,7 +250,12 @@ impl<'a> Ctx<'a> {
         }
         let obj = obj?;
         if let Some(clock) = touch {
-            obj.lru = clock.touch(obj.lru, rand::random());
+            // Only the LFU counter's increment is random: no draw for an LRU clock.
+            let draw = match clock {
+                AccessClock::Lfu { .. } => rand::random(),
+                AccessClock::Lru { .. } => 0.0,
+            };
+            obj.lru = clock.touch(obj.lru, draw);
         }
         Some(obj)
     }

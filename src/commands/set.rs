@@ -174,19 +174,23 @@ fn remove_if_empty(ctx: &mut Ctx, key: &[u8]) {
 }
 
 fn max_intset(ctx: &Ctx) -> usize {
-    usize::try_from(ctx.store.params.get_int("set-max-intset-entries")).unwrap_or(0)
+    ctx.store.params.set_max_intset_entries
 }
 
 fn sadd(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     let key = &args[1];
     let max = max_intset(ctx);
-    if write_set(ctx, key)?.is_none() {
-        let lru = ctx.lru();
-        let set = SetValue::for_member(&args[2]);
-        ctx.db().set(key, Value::Set(Box::new(set)), lru);
-    }
-    let set = write_set(ctx, key)?.ok_or(CmdError::NoSuchKey)?;
-    let added = args[2..].iter().filter(|m| set.add(m, max)).count();
+    // One lookup: a new set is filled before it is stored.
+    let added = match write_set(ctx, key)? {
+        Some(set) => args[2..].iter().filter(|m| set.add(m, max)).count(),
+        None => {
+            let lru = ctx.lru();
+            let mut set = SetValue::for_member(&args[2]);
+            let added = args[2..].iter().filter(|m| set.add(m, max)).count();
+            ctx.db().set(key, Value::Set(Box::new(set)), lru);
+            added
+        }
+    };
     ctx.store.dirty += added as u64;
     if added > 0 {
         ctx.notify(ev::SET, "sadd", key);
@@ -363,9 +367,21 @@ fn spop(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     let popped: Vec<Bytes> = match count {
         Some(0) => return Ok(empty()),
         None => {
-            let m = set.pop_random(&mut rng).into_iter().collect::<Vec<_>>();
-            reply = m.first().cloned().map_or(Reply::Nil, Reply::Bulk);
-            m
+            // One member: no vectors but the effect's, and only when replicating.
+            let Some(m) = set.pop_random(&mut rng) else {
+                return Ok(Reply::Nil);
+            };
+            let emptied = set.is_empty();
+            ctx.notify(ev::SET, "spop", key);
+            if emptied {
+                ctx.db().remove(key);
+                ctx.notify(ev::GENERIC, "del", key);
+            }
+            ctx.store.dirty += 1;
+            if ctx.replicate {
+                ctx.propagate(vec![Bytes::from_static(b"SREM"), key.clone(), m.clone()]);
+            }
+            return Ok(Reply::Bulk(m));
         }
         Some(n) if n >= set.len() => {
             // The whole set, in the order of its copy (Redis replies with a

@@ -502,8 +502,9 @@ pub struct Entry {
 
 pub struct Table {
     pub entries: Vec<Entry>,
-    top: HashMap<&'static str, usize>,
-    subs: HashMap<(usize, &'static str), usize>,
+    /// Keyed by bytes: a request's name is looked up without a UTF-8 check.
+    top: HashMap<&'static [u8], usize>,
+    subs: HashMap<(usize, &'static [u8]), usize>,
 }
 
 fn families() -> impl Iterator<Item = &'static Command> {
@@ -543,7 +544,7 @@ impl Table {
                 cmd,
                 full_name: cmd.name,
             });
-            t.top.insert(cmd.name, id);
+            t.top.insert(cmd.name.as_bytes(), id);
             for sub in cmd.subcommands {
                 let sid = t.entries.len();
                 let full: &'static str =
@@ -553,7 +554,7 @@ impl Table {
                     cmd: sub,
                     full_name: full,
                 });
-                t.subs.insert((id, sub.name), sid);
+                t.subs.insert((id, sub.name.as_bytes()), sid);
             }
         }
         t
@@ -587,7 +588,7 @@ impl Table {
             .iter()
             .filter_map(|s| {
                 self.subs
-                    .get(&(parent.id, s.name))
+                    .get(&(parent.id, s.name.as_bytes()))
                     .map(|&i| self.entries[i])
             })
             .collect()
@@ -595,7 +596,7 @@ impl Table {
 }
 
 /// Lower-cases a short name on the stack and calls `f` with it.
-fn with_lower<R>(name: &[u8], f: impl FnOnce(&str) -> Option<R>) -> Option<R> {
+fn with_lower<R>(name: &[u8], f: impl FnOnce(&[u8]) -> Option<R>) -> Option<R> {
     let mut buf = [0u8; 64];
     if name.len() > buf.len() {
         return None;
@@ -603,7 +604,7 @@ fn with_lower<R>(name: &[u8], f: impl FnOnce(&str) -> Option<R>) -> Option<R> {
     for (d, s) in buf.iter_mut().zip(name) {
         *d = s.to_ascii_lowercase();
     }
-    std::str::from_utf8(&buf[..name.len()]).ok().and_then(f)
+    f(&buf[..name.len()])
 }
 
 /// The process-wide command table.

@@ -286,8 +286,8 @@ fn bzmpop_keys(args: &[Bytes]) -> Vec<usize> {
 pub(super) fn limits(ctx: &Ctx) -> Limits {
     let p = &ctx.store.params;
     Limits {
-        entries: p.get_int("zset-max-listpack-entries").max(0) as usize,
-        value: p.get_int("zset-max-listpack-value").max(0) as usize,
+        entries: p.zset_max_listpack_entries,
+        value: p.zset_max_listpack_value,
     }
 }
 
@@ -484,30 +484,15 @@ pub(super) struct AddOutcome {
 
 const NAN_SCORE: &str = "resulting score is not a number (NaN)";
 
-/// Applies score/member pairs to `key` with ZADD's rules (Redis's `zsetAdd` loop),
-/// creating the key unless XX. Shared with GEOADD.
-pub(super) fn zadd_apply(
-    ctx: &mut Ctx,
-    key: &Bytes,
+/// The pairs loop of [`zadd_apply`] on the set `z`, counting into `out`. Returns
+/// true when an INCR made a score NaN (and stopped there).
+fn add_pairs(
+    z: &mut ZSetValue,
     f: AddFlags,
     pairs: &[(f64, &Bytes)],
-) -> Result<AddOutcome, CmdError> {
-    let lim = limits(ctx);
-    let mut out = AddOutcome::default();
-    if get_zset(ctx, key, Lookup::WRITE)?.is_none() {
-        if f.xx {
-            return Ok(out);
-        }
-        let first_len = pairs.first().map_or(0, |(_, m)| m.len());
-        let listpack = lim.entries != 0 && first_len <= lim.value;
-        let lru = ctx.lru();
-        ctx.db()
-            .set(key, Value::ZSet(Box::new(ZSetValue::new(listpack))), lru);
-    }
-    let Some(z) = get_zset(ctx, key, Lookup::WRITE)? else {
-        return Ok(out);
-    };
-    let mut failed = false;
+    lim: Limits,
+    out: &mut AddOutcome,
+) -> bool {
     for &(score, member) in pairs {
         let mut score = score;
         match z.score(member) {
@@ -518,8 +503,7 @@ pub(super) fn zadd_apply(
                 if f.incr {
                     score += cur;
                     if score.is_nan() {
-                        failed = true;
-                        break;
+                        return true;
                     }
                 }
                 if (f.lt && score >= cur) || (f.gt && score <= cur) {
@@ -541,6 +525,33 @@ pub(super) fn zadd_apply(
             }
         }
     }
+    false
+}
+
+/// Applies score/member pairs to `key` with ZADD's rules (Redis's `zsetAdd` loop),
+/// creating the key unless XX. Shared with GEOADD.
+pub(super) fn zadd_apply(
+    ctx: &mut Ctx,
+    key: &Bytes,
+    f: AddFlags,
+    pairs: &[(f64, &Bytes)],
+) -> Result<AddOutcome, CmdError> {
+    let lim = limits(ctx);
+    let mut out = AddOutcome::default();
+    // One lookup: a new sorted set is filled before it is stored.
+    let failed = match get_zset(ctx, key, Lookup::WRITE)? {
+        Some(z) => add_pairs(z, f, pairs, lim, &mut out),
+        None if f.xx => return Ok(out),
+        None => {
+            let first_len = pairs.first().map_or(0, |(_, m)| m.len());
+            let listpack = lim.entries != 0 && first_len <= lim.value;
+            let mut z = ZSetValue::new(listpack);
+            let failed = add_pairs(&mut z, f, pairs, lim, &mut out);
+            let lru = ctx.lru();
+            ctx.db().set(key, Value::ZSet(Box::new(z)), lru);
+            failed
+        }
+    };
     if failed {
         return Err(CmdError::err(NAN_SCORE));
     }
@@ -952,10 +963,22 @@ pub(super) fn zpop_generic(
     count: Option<u64>,
     shape: PopShape,
 ) -> Result<Reply, CmdError> {
+    // The first key holding a sorted set, popped from in the same lookup.
     let mut found = None;
+    let mut popped = Vec::new();
+    let mut emptied = false;
     for key in keys {
-        if get_zset(ctx, key, Lookup::WRITE)?.is_some() {
+        if let Some(z) = get_zset(ctx, key, Lookup::WRITE)? {
             found = Some(key);
+            let count = count.unwrap_or(1);
+            popped.reserve(usize::try_from(count).unwrap_or(usize::MAX).min(z.len()));
+            while (popped.len() as u64) < count {
+                match z.pop(max) {
+                    Some(p) => popped.push(p),
+                    None => break,
+                }
+            }
+            emptied = z.is_empty();
             break;
         }
     }
@@ -969,20 +992,13 @@ pub(super) fn zpop_generic(
     if count == Some(0) {
         return Ok(Reply::Array(Vec::new()));
     }
-    let count = count.unwrap_or(1);
-    let mut popped = Vec::new();
-    if let Some(z) = get_zset(ctx, key, Lookup::WRITE)? {
-        while (popped.len() as u64) < count {
-            match z.pop(max) {
-                Some(p) => popped.push(p),
-                None => break,
-            }
-        }
-    }
     if !popped.is_empty() {
         ctx.notify(ev::ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
     }
-    delete_if_empty(ctx, key);
+    if emptied {
+        ctx.db().remove(key);
+        ctx.notify(ev::GENERIC, "del", key);
+    }
     ctx.store.dirty += popped.len() as u64;
     let elems: Vec<Reply> = if shape.nested {
         popped

@@ -21,7 +21,9 @@
 //! stops reading is still closed when it passes its output buffer limit.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +33,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch, Notify};
 use tracing::debug;
 
+use super::gate::Gate;
 use super::{Role, Shared};
 use crate::clients::{Client, Origin};
 use crate::cluster::coordinator::{Outbound, Pending, Slot};
@@ -87,8 +90,12 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
         return;
     };
     debug!(id = client.id, %peer, "client connected");
-    let mut shutdown = shared.shutdown.subscribe();
+    let mut stop = Stop::new(kill.clone(), shared.shutdown.subscribe());
+    // The idle wait polls the pub/sub queue only after a message woke it.
+    let push_gate = Gate::default();
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+    // The replies of a batch, kept for the next one (see `write_segments`).
+    let mut wbuf = BytesMut::new();
     let mut dec = Decoder::default();
     let mut pending: VecDeque<Vec<Bytes>> = VecDeque::new();
     let mut read_bytes = 0u64;
@@ -131,16 +138,18 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
                     queued: &queued,
                 },
             };
-            let (segments, end, bulk) = batch.run(store, &mut pending);
+            let out = std::mem::take(&mut wbuf);
+            let (segments, out, end, bulk) = batch.run(store, &mut pending, out);
             max_bulk = bulk;
             if let BatchEnd::Action(Action::Sleep(d)) = end {
                 // The reply is held back for the sleep, as if the server were busy.
-                if !sleep_or_stop(d, &kill, &mut shutdown).await {
+                if !sleep_or_stop(d, &mut stop).await {
                     break 'conn;
                 }
             }
-            if write_segments(&mut stream, segments).await.is_err() {
-                break 'conn;
+            match write_segments(&mut stream, segments, out).await {
+                Ok(out) => wbuf = out,
+                Err(_) => break 'conn,
             }
             match end {
                 BatchEnd::Action(Action::Shutdown) => {
@@ -148,7 +157,7 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
                     break 'conn;
                 }
                 BatchEnd::Paused => {
-                    if !wait_for_unpause(&shared, &kill, &mut shutdown).await {
+                    if !wait_for_unpause(&shared, &mut stop).await {
                         break 'conn;
                     }
                 }
@@ -158,8 +167,7 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
                         stream: &mut stream,
                         rbuf: &mut rbuf,
                         read_bytes: &mut read_bytes,
-                        kill: &kill,
-                        shutdown: &mut shutdown,
+                        stop: &mut stop,
                         shared: &shared,
                         id: client.id,
                     };
@@ -196,7 +204,11 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
         if rbuf.capacity() - rbuf.len() < READ_CHUNK / 2 {
             rbuf.reserve(READ_CHUNK);
         }
+        // In this order: while requests keep coming, the others are not even polled
+        // (tokio's cooperative budget still makes the read pending now and then, so a
+        // kill is never starved).
         let pushed = tokio::select! {
+            biased;
             r = stream.read_buf(&mut rbuf) => match r {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
@@ -204,9 +216,8 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
                     None
                 }
             },
-            _ = kill.notified() => break,
-            _ = shutdown.wait_for(|s| *s) => break,
-            Some(msg) = pushes.recv() => Some(msg),
+            Some(msg) = std::future::poll_fn(|cx| push_gate.poll(cx, |cx| pushes.poll_recv(cx))) => Some(msg),
+            _ = stop.wait() => break,
         };
         if let Some(msg) = pushed {
             let mut out = BytesMut::from(&msg[..]);
@@ -220,8 +231,7 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
             // output buffer limit) must still end it.
             tokio::select! {
                 r = stream.write_all(&out) => if r.is_err() { break },
-                _ = kill.notified() => break,
-                _ = shutdown.wait_for(|s| *s) => break,
+                _ = stop.wait() => break,
             }
             p.written(taken);
             shared.lock_store().await.stats.net_output_bytes += out.len() as u64;
@@ -249,25 +259,58 @@ enum BatchEnd {
     Paused,
 }
 
+/// The two reasons a connection ends from outside, CLIENT KILL and server shutdown,
+/// as one future that lives as long as the connection. Every wait of the connection
+/// selects on it; because it persists, its waiters are registered once, not again
+/// (and removed again) on every read of every request. It is the kill `Notify`'s
+/// only waiter, so `notify_one` always reaches it.
+struct Stop {
+    fut: Pin<Box<dyn Future<Output = ()> + Send>>,
+    done: bool,
+    /// Polled only once it woke: the waits poll it once or twice per request.
+    gate: Gate,
+}
+
+impl Stop {
+    fn new(kill: Arc<Notify>, mut shutdown: watch::Receiver<bool>) -> Stop {
+        let fut = Box::pin(async move {
+            tokio::select! {
+                _ = kill.notified() => {}
+                _ = shutdown.wait_for(|s| *s) => {}
+            }
+        });
+        Stop {
+            fut,
+            done: false,
+            gate: Gate::default(),
+        }
+    }
+
+    /// Completes when the connection must end, and at once every time after.
+    /// Cancel-safe: dropping it keeps the registration for the next wait.
+    async fn wait(&mut self) {
+        if !self.done {
+            let (gate, fut) = (&self.gate, &mut self.fut);
+            std::future::poll_fn(|cx| gate.poll(cx, |cx| fut.as_mut().poll(cx))).await;
+            self.done = true;
+        }
+    }
+}
+
 /// Sleeps for `d` unless the client is killed or the server shuts down first.
 /// Returns whether the connection should go on.
-async fn sleep_or_stop(d: Duration, kill: &Notify, shutdown: &mut watch::Receiver<bool>) -> bool {
+async fn sleep_or_stop(d: Duration, stop: &mut Stop) -> bool {
     // Duration::MAX (WAIT with no timeout) would overflow the timer: cap it at a year.
     let d = d.min(Duration::from_secs(365 * 24 * 3600));
     tokio::select! {
         _ = tokio::time::sleep(d) => true,
-        _ = kill.notified() => false,
-        _ = shutdown.wait_for(|s| *s) => false,
+        _ = stop.wait() => false,
     }
 }
 
 /// Waits, outside the store lock, until the current pause ends or changes. Returns
 /// whether the connection should go on.
-async fn wait_for_unpause(
-    shared: &Shared,
-    kill: &Notify,
-    shutdown: &mut watch::Receiver<bool>,
-) -> bool {
+async fn wait_for_unpause(shared: &Shared, stop: &mut Stop) -> bool {
     let (pause, mut changed) = {
         let store = shared.lock_store().await;
         (
@@ -282,8 +325,7 @@ async fn wait_for_unpause(
     tokio::select! {
         _ = tokio::time::sleep(left) => true,
         _ = changed.changed() => true,
-        _ = kill.notified() => false,
-        _ = shutdown.wait_for(|s| *s) => false,
+        _ = stop.wait() => false,
     }
 }
 
@@ -292,8 +334,7 @@ struct BlockedConn<'a> {
     stream: &'a mut TcpStream,
     rbuf: &'a mut BytesMut,
     read_bytes: &'a mut u64,
-    kill: &'a tokio::sync::Notify,
-    shutdown: &'a mut tokio::sync::watch::Receiver<bool>,
+    stop: &'a mut Stop,
     shared: &'a Shared,
     id: u64,
 }
@@ -327,8 +368,7 @@ impl BlockedConn<'_> {
                     Ok(0) | Err(_) => break false,
                     Ok(n) => *self.read_bytes += n as u64,
                 },
-                _ = self.kill.notified() => break false,
-                _ = self.shutdown.wait_for(|s| *s) => break false,
+                _ = self.stop.wait() => break false,
             }
         };
         let removed = self
@@ -349,7 +389,29 @@ impl BlockedConn<'_> {
     }
 }
 
-async fn write_segments(stream: &mut TcpStream, segments: Vec<Segment>) -> std::io::Result<()> {
+/// Writes a batch's output: `segments` (replies around quorum waits, usually none),
+/// then `last`. Returns `last`'s buffer emptied, for the next batch's replies, unless
+/// it grew past `KEEP_WBUF` (one big reply must not pin its memory for the life of the
+/// connection).
+async fn write_segments(
+    stream: &mut TcpStream,
+    segments: Vec<Segment>,
+    last: BytesMut,
+) -> std::io::Result<BytesMut> {
+    const KEEP_WBUF: usize = 4 * READ_CHUNK;
+    let reuse = |mut b: BytesMut| {
+        b.clear();
+        if b.capacity() > KEEP_WBUF {
+            b = BytesMut::new();
+        }
+        b
+    };
+    if segments.is_empty() {
+        if !last.is_empty() {
+            stream.write_all(&last).await?;
+        }
+        return Ok(reuse(last));
+    }
     let mut out = BytesMut::new();
     for seg in segments {
         match seg {
@@ -361,10 +423,11 @@ async fn write_segments(stream: &mut TcpStream, segments: Vec<Segment>) -> std::
             }
         }
     }
+    out.extend_from_slice(&last);
     if !out.is_empty() {
         stream.write_all(&out).await?;
     }
-    Ok(())
+    Ok(reuse(last))
 }
 
 /// The receiving end of a connection's published messages.
@@ -380,6 +443,12 @@ impl Pushes<'_> {
     /// output buffer limit until the caller has written them and calls
     /// [`Pushes::written`].
     fn take(&mut self, out: &mut BytesMut, cap: usize) -> usize {
+        // Senders add to the count right after sending, under the store lock: under
+        // the lock (a batch) zero means an empty queue, and outside it (the idle loop,
+        // which has just received a message still counted) the count is not zero.
+        if self.queued.load(std::sync::atomic::Ordering::Acquire) == 0 {
+            return 0;
+        }
         let mut taken = 0;
         while out.len() < cap {
             let Ok(msg) = self.rx.try_recv() else { break };
@@ -432,21 +501,23 @@ struct Batch<'a> {
 
 impl Batch<'_> {
     /// Runs requests until they are done, one asks the connection to act (sleep, shut
-    /// down, close), or one must wait for a pause. Returns the output, why it stopped,
-    /// and the current bulk length limit.
+    /// down, close), or one must wait for a pause. Returns the output (the segments
+    /// before the last quorum wait, if any, and the rest in `out`, the buffer passed
+    /// in), why it stopped, and the current bulk length limit.
     fn run(
         mut self,
         mut store: parking_lot::MutexGuard<'_, crate::store::Store>,
         pending: &mut VecDeque<Vec<Bytes>>,
-    ) -> (Vec<Segment>, BatchEnd, usize) {
+        mut out: BytesMut,
+    ) -> (Vec<Segment>, BytesMut, BatchEnd, usize) {
         let current = self
             .shared
             .cluster()
             .filter(|_| self.client.origin == Origin::Client);
         let cluster = current.as_deref();
         store.stats.net_input_bytes += std::mem::take(self.read_bytes);
-        let mut segments = Vec::with_capacity(2 * pending.len() + 1);
-        let mut out = BytesMut::with_capacity(READ_CHUNK);
+        let mut segments = Vec::new();
+        out.reserve(READ_CHUNK);
         let mut written = 0;
         let mut end = BatchEnd::Done;
         // The clock is read once for the batch and once per command (at its end, which
@@ -454,7 +525,8 @@ impl Batch<'_> {
         let batch_start = std::time::Instant::now();
         let batch_ms = unix_ms();
         let mut started = batch_start;
-        let mut peers = Outbound::default();
+        // Built on the first command that needs the coordinator.
+        let mut peers: Option<Outbound> = None;
         // Messages published before these commands ran go out before their replies.
         self.pushes.drain(&mut out);
         while let Some(args) = pending.pop_front() {
@@ -466,8 +538,10 @@ impl Batch<'_> {
             }
             let mut ctx = Ctx::with_clock(&mut store, self.client, now_ms, started);
             let slot = match cluster {
-                Some(c) => c.execute(&mut ctx, &args, &mut peers),
-                None => Slot::Ready(dispatch(&mut ctx, &args)),
+                Some(c) if !c.only_dispatches() => {
+                    c.execute(&mut ctx, &args, peers.get_or_insert_with(Outbound::default))
+                }
+                _ => Slot::Ready(dispatch(&mut ctx, &args)),
             };
             let action = ctx.action.take();
             started = ctx.started;
@@ -494,16 +568,15 @@ impl Batch<'_> {
             }
         }
         // One frame per peer for the whole batch, sent before the lock is released.
-        if let Some(c) = cluster {
+        if let (Some(c), Some(peers)) = (cluster, peers) {
             c.flush(peers);
         }
         written += out.len();
-        segments.push(Segment::Bytes(out));
         self.client.last_interaction_ms =
             batch_ms + started.duration_since(batch_start).as_millis() as u64;
         self.client.qbuf = self.qbuf;
         store.stats.net_output_bytes += written as u64;
         store.clients.update(self.client);
-        (segments, end, store.params.proto_max_bulk_len)
+        (segments, out, end, store.params.proto_max_bulk_len)
     }
 }

@@ -6,6 +6,7 @@
 
 mod conn;
 mod cron;
+mod gate;
 
 use std::future::Future;
 use std::sync::Arc;

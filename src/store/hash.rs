@@ -42,10 +42,9 @@ pub struct HashLimits {
 
 impl HashLimits {
     pub fn from_params(p: &Params) -> HashLimits {
-        let get = |name| usize::try_from(p.get_int(name)).unwrap_or(0);
         HashLimits {
-            max_entries: get("hash-max-listpack-entries"),
-            max_value: get("hash-max-listpack-value"),
+            max_entries: p.hash_max_listpack_entries,
+            max_value: p.hash_max_listpack_value,
         }
     }
 }
