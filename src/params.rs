@@ -300,6 +300,15 @@ pub struct Params {
     /// The `pubsub` class of `client-output-buffer-limit`: hard bytes, soft bytes,
     /// soft seconds (0 = no limit).
     pub pubsub_buffer_limit: [u64; 3],
+    /// The `normal` class of `client-output-buffer-limit` (MONITOR clients' queues
+    /// are held to it, as in Redis).
+    pub normal_buffer_limit: [u64; 3],
+    /// `slowlog-log-slower-than` in µs (negative: off) and `slowlog-max-len`, read
+    /// after every command.
+    pub slowlog_slower_than: i64,
+    pub slowlog_max_len: u64,
+    /// `latency-monitor-threshold` in ms (0: off).
+    pub latency_threshold_ms: u64,
     /// `notify-keyspace-events` as class bits (`store::notify`); 0 = off, which is
     /// what every write checks first.
     pub notify_flags: u32,
@@ -321,6 +330,10 @@ impl Default for Params {
             bind: vec!["127.0.0.1".into()],
             port_override: None,
             pubsub_buffer_limit: [32 << 20, 8 << 20, 60],
+            normal_buffer_limit: [0, 0, 0],
+            slowlog_slower_than: 10_000,
+            slowlog_max_len: 128,
+            latency_threshold_ms: 0,
             notify_flags: 0,
         };
         for s in SPECS {
@@ -387,12 +400,23 @@ impl Params {
             }
             "client-output-buffer-limit" => {
                 let words: Vec<&str> = v.split_whitespace().collect();
-                if let Some([_, limits @ ..]) = words.chunks(4).find(|c| c[0] == "pubsub") {
-                    for (slot, w) in self.pubsub_buffer_limit.iter_mut().zip(limits) {
+                for chunk in words.chunks(4) {
+                    let [class, limits @ ..] = chunk else {
+                        continue;
+                    };
+                    let slots = match *class {
+                        "pubsub" => &mut self.pubsub_buffer_limit,
+                        "normal" => &mut self.normal_buffer_limit,
+                        _ => continue,
+                    };
+                    for (slot, w) in slots.iter_mut().zip(limits) {
                         *slot = w.parse().unwrap_or(0);
                     }
                 }
             }
+            "slowlog-log-slower-than" => self.slowlog_slower_than = int(),
+            "slowlog-max-len" => self.slowlog_max_len = int().max(0) as u64,
+            "latency-monitor-threshold" => self.latency_threshold_ms = int().max(0) as u64,
             _ => {}
         }
     }
@@ -400,6 +424,16 @@ impl Params {
     /// The `pubsub` class of `client-output-buffer-limit`.
     pub fn pubsub_limit(&self) -> crate::store::pubsub::Limit {
         let [hard, soft, soft_secs] = self.pubsub_buffer_limit;
+        crate::store::pubsub::Limit {
+            hard,
+            soft,
+            soft_secs,
+        }
+    }
+
+    /// The `normal` class of `client-output-buffer-limit`.
+    pub fn normal_limit(&self) -> crate::store::pubsub::Limit {
+        let [hard, soft, soft_secs] = self.normal_buffer_limit;
         crate::store::pubsub::Limit {
             hard,
             soft,

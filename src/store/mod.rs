@@ -13,11 +13,14 @@ pub mod db;
 pub mod dict;
 pub mod hash;
 pub mod hll;
+pub mod latency;
 pub mod list;
+pub mod monitor;
 pub mod notify;
 pub mod pack;
 pub mod pubsub;
 pub mod set;
+pub mod slowlog;
 pub mod tracking;
 pub mod value;
 pub mod watch;
@@ -86,6 +89,12 @@ pub struct Store {
     pub active_expire: bool,
     /// The Lua scripts (EVAL, SCRIPT LOAD) and the state of the running one.
     pub scripts: crate::scripting::Scripts,
+    /// SLOWLOG entries.
+    pub slowlog: slowlog::SlowLog,
+    /// LATENCY samples by event class.
+    pub latency: latency::Latency,
+    /// MONITOR clients.
+    pub monitors: monitor::Monitors,
 }
 
 impl Store {
@@ -110,6 +119,9 @@ impl Store {
             config_file: None,
             active_expire: true,
             scripts: Default::default(),
+            slowlog: Default::default(),
+            latency: Default::default(),
+            monitors: Default::default(),
         };
         store.sync_event_logs();
         store
