@@ -110,6 +110,8 @@ pub static SPECS: &[Spec] = &[
     p("slowlog-log-slower-than", int(-1, i64::MAX), "10000", true),
     p("slowlog-max-len", int(0, i64::MAX), "128", true),
     p("latency-monitor-threshold", int(0, i64::MAX), "0", true),
+    p("latency-tracking", Kind::Bool, "yes", true),
+    p("latency-tracking-info-percentiles", Kind::Str, "50 99 99.9", true),
     p("notify-keyspace-events", Kind::Str, "", true),
     Spec {
         name: "busy-reply-threshold",
@@ -309,6 +311,8 @@ pub struct Params {
     pub slowlog_max_len: u64,
     /// `latency-monitor-threshold` in ms (0: off).
     pub latency_threshold_ms: u64,
+    /// `latency-tracking`: per-command histograms for `INFO latencystats`.
+    pub latency_tracking: bool,
     /// `notify-keyspace-events` as class bits (`store::notify`); 0 = off, which is
     /// what every write checks first.
     pub notify_flags: u32,
@@ -334,6 +338,7 @@ impl Default for Params {
             slowlog_slower_than: 10_000,
             slowlog_max_len: 128,
             latency_threshold_ms: 0,
+            latency_tracking: true,
             notify_flags: 0,
         };
         for s in SPECS {
@@ -417,6 +422,7 @@ impl Params {
             "slowlog-log-slower-than" => self.slowlog_slower_than = int(),
             "slowlog-max-len" => self.slowlog_max_len = int().max(0) as u64,
             "latency-monitor-threshold" => self.latency_threshold_ms = int().max(0) as u64,
+            "latency-tracking" => self.latency_tracking = v == "yes",
             _ => {}
         }
     }

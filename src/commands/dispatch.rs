@@ -270,6 +270,9 @@ fn slow_and_monitor(ctx: &mut Ctx, entry: Entry, args: &[Bytes], usec: u64) {
             .add_if_needed(threshold, event, usec / 1000, ctx.now_ms / 1000);
     }
     let blocked = ctx.serving.is_none() && matches!(ctx.action, Some(super::Action::Block(_)));
+    if !blocked {
+        ctx.store.track_latency(entry.id, usec);
+    }
     if blocked {
         ctx.store.blocking.set_initial_usec(ctx.client.id, usec);
     } else if !entry.cmd.has(flags::SKIP_SLOWLOG) && ctx.store.params.slowlog_slower_than >= 0 {
@@ -376,6 +379,7 @@ pub fn log_unblocked(
             now_ms / 1000,
         );
     }
+    store.track_latency(entry.id, w.initial_usec + reply_usec);
     if entry.cmd.has(flags::SKIP_SLOWLOG) {
         return;
     }

@@ -324,7 +324,12 @@ fn command_entry(e: Entry) -> Reply {
                 .collect(),
         ),
         Reply::Set(key_specs(cmd)),
-        Reply::Set(subs),
+        // Redis: an empty set without subcommands, an array of them otherwise.
+        if subs.is_empty() {
+            Reply::Set(subs)
+        } else {
+            Reply::Array(subs)
+        },
     ])
 }
 

@@ -95,6 +95,9 @@ pub struct Store {
     pub latency: latency::Latency,
     /// MONITOR clients.
     pub monitors: monitor::Monitors,
+    /// Per-command latency histograms (`INFO latencystats`), indexed by command id
+    /// and allocated at a command's first call, as Redis does.
+    pub cmd_latency: Vec<Option<Box<crate::stats::histogram::Histogram>>>,
 }
 
 impl Store {
@@ -122,9 +125,22 @@ impl Store {
             slowlog: Default::default(),
             latency: Default::default(),
             monitors: Default::default(),
+            cmd_latency: (0..n_commands).map(|_| None).collect(),
         };
         store.sync_event_logs();
         store
+    }
+
+    /// Records one call of command `id` that took `usec` for `INFO latencystats`
+    /// (when `latency-tracking` is on).
+    pub fn track_latency(&mut self, id: usize, usec: u64) {
+        if !self.params.latency_tracking {
+            return;
+        }
+        if let Some(slot) = self.cmd_latency.get_mut(id) {
+            slot.get_or_insert_with(|| Box::new(crate::stats::histogram::Histogram::new()))
+                .record(usec);
+        }
     }
 
     pub fn expired_keys(&self) -> u64 {

@@ -13,9 +13,10 @@ use crate::store::latency::{self, Latency, Settings};
 /// each `[id, time, duration, args, client addr, client name]`.
 pub(super) fn slowlog_get(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     if args.len() > 3 {
-        return Err(CmdError::err(
-            "unknown subcommand or wrong number of arguments for 'get'. Try SLOWLOG HELP.",
-        ));
+        return Err(CmdError::err(format!(
+            "unknown subcommand or wrong number of arguments for '{}'. Try SLOWLOG HELP.",
+            String::from_utf8_lossy(&args[1])
+        )));
     }
     let count_err = || CmdError::err("count should be greater than or equal to -1");
     let count = match args.get(2) {
