@@ -111,7 +111,12 @@ pub static SPECS: &[Spec] = &[
     p("slowlog-max-len", int(0, i64::MAX), "128", true),
     p("latency-monitor-threshold", int(0, i64::MAX), "0", true),
     p("latency-tracking", Kind::Bool, "yes", true),
-    p("latency-tracking-info-percentiles", Kind::Str, "50 99 99.9", true),
+    p(
+        "latency-tracking-info-percentiles",
+        Kind::Str,
+        "50 99 99.9",
+        true,
+    ),
     p("notify-keyspace-events", Kind::Str, "", true),
     Spec {
         name: "busy-reply-threshold",
