@@ -345,7 +345,14 @@ fn init_logging(cli: &Cli) -> anyhow::Result<()> {
                 )
                 .init();
         }
-        None => registry.with(fmt.with_writer(std::io::stderr)).init(),
+        // Colours only on a terminal: a redirected stderr (systemd, docker logs, a file)
+        // gets plain text that grep and log shippers can read.
+        None => registry
+            .with(
+                fmt.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                    .with_writer(std::io::stderr),
+            )
+            .init(),
     }
     Ok(())
 }

@@ -61,6 +61,16 @@ pub struct Client {
     pub last_cmd: &'static str,
     /// Bytes waiting in this client's query buffer (CLIENT LIST qbuf).
     pub qbuf: usize,
+    /// The query buffer's allocated size (`qbuf` + `qbuf-free`, and `rbs`).
+    pub qbuf_cap: usize,
+    /// The most the query buffer held in one read (`rbp`, Redis's read buffer peak).
+    pub qbuf_peak: usize,
+    /// Bytes of the arguments of the command running now (`argv-mem`; 0 between
+    /// commands, as in Redis).
+    pub argv_mem: usize,
+    /// In MONITOR mode (flag `O`): every command the server runs is sent to it, and
+    /// it may not run commands that touch the keyspace.
+    pub monitor: bool,
     /// Set when the connection must close after writing pending replies.
     pub close_after_reply: bool,
     pub origin: Origin,
@@ -83,6 +93,8 @@ pub struct Client {
     /// In a registry snapshot: how many commands the client has queued in MULTI (the
     /// snapshot does not copy the queue itself).
     pub queued: Option<usize>,
+    /// In a registry snapshot: the `multi-mem` of the queued transaction.
+    pub queued_mem: usize,
     /// CLIENT TRACKING is on (its options live in `store::tracking`).
     pub tracking: bool,
     /// CLIENT CACHING YES/NO applies to the next command or transaction.
@@ -108,6 +120,10 @@ impl Client {
             no_touch: false,
             last_cmd: "NULL",
             qbuf: 0,
+            qbuf_cap: 0,
+            qbuf_peak: 0,
+            argv_mem: 0,
+            monitor: false,
             close_after_reply: false,
             origin: Origin::Client,
             levels: None,
@@ -117,9 +133,20 @@ impl Client {
             outbox: None,
             subs: (0, 0, 0),
             queued: None,
+            queued_mem: 0,
             tracking: false,
             caching: false,
         }
+    }
+
+    /// `multi-mem`: what the queued transaction holds, counted as Redis's
+    /// `mstate.argv_len_sums` (argument bytes plus a pointer per argument).
+    fn multi_mem_now(&self) -> usize {
+        self.multi.as_ref().map_or(0, |q| {
+            q.iter()
+                .map(|c| c.iter().map(Bytes::len).sum::<usize>() + 8 * c.len())
+                .sum()
+        })
     }
 
     /// Whether the client has any subscription (Redis's `CLIENT_PUBSUB` flag).
@@ -147,6 +174,9 @@ impl Client {
         };
         let tracking = store.tracking.options(self.id);
         let mut flags = String::new();
+        if self.monitor {
+            flags.push('O');
+        }
         if self.in_pubsub() {
             flags.push('P');
         }
@@ -180,8 +210,27 @@ impl Client {
         if flags.is_empty() {
             flags.push('N');
         }
+        // A blocked client still holds its command's arguments, as in Redis.
+        let argv_mem = match store.blocking.get(self.id) {
+            Some(w) => w.args.iter().map(Bytes::len).sum(),
+            None => self.argv_mem,
+        };
+        let multi_mem = if self.multi.is_some() {
+            self.multi_mem_now()
+        } else {
+            self.queued_mem
+        };
+        // Replies are written as soon as they are made; what waits is the push queue
+        // (published messages, MONITOR lines), counted in bytes by its `Outbox`.
+        // `oll` counts it in Redis's 16 KiB reply blocks.
+        let omem = self
+            .outbox
+            .as_ref()
+            .map_or(0, |o| o.queued.load(std::sync::atomic::Ordering::Relaxed));
+        let oll = omem.div_ceil(16 * 1024);
+        let tot_mem = self.qbuf_cap + argv_mem + multi_mem + omem + std::mem::size_of::<Client>();
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={argv_mem} multi-mem={multi_mem} rbs={} rbp={} obl=0 oll={oll} omem={omem} tot-mem={tot_mem} events={} cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -196,8 +245,10 @@ impl Client {
             self.subs.2,
             self.multi.as_ref().map(Vec::len).or(self.queued).map_or(-1, |n| n as i64),
             self.qbuf,
-            16384usize.saturating_sub(self.qbuf),
-            self.qbuf + 2 * 16384 + 1024,
+            self.qbuf_cap.saturating_sub(self.qbuf),
+            self.qbuf_cap,
+            self.qbuf_peak,
+            if omem > 0 { "rw" } else { "r" },
             self.last_cmd,
             tracking.map_or(-1, |t| t.redirect as i64),
             self.proto,
@@ -342,12 +393,17 @@ impl Registry {
         s.no_touch = c.no_touch;
         s.last_cmd = c.last_cmd;
         s.qbuf = c.qbuf;
+        s.qbuf_cap = c.qbuf_cap;
+        s.qbuf_peak = c.qbuf_peak;
+        s.argv_mem = c.argv_mem;
+        s.monitor = c.monitor;
         s.close_after_reply = c.close_after_reply;
         s.origin = c.origin;
         s.levels = c.levels;
         s.multi_error = c.multi_error;
         s.subs = c.subs;
         s.queued = c.multi.as_ref().map(Vec::len);
+        s.queued_mem = c.multi_mem_now();
         s.tracking = c.tracking;
         s.caching = c.caching;
         for (dst, src) in [

@@ -452,6 +452,31 @@ fn section_text(out: &mut String, store: &Store, now_ms: u64, section: &str) {
                 );
             }
         }
+        "latencystats" => {
+            // The percentiles `latency-tracking-info-percentiles` lists, in µs with
+            // three decimals as Redis prints them.
+            let pcts: Vec<f64> = p
+                .get("latency-tracking-info-percentiles")
+                .unwrap_or("")
+                .split_whitespace()
+                .filter_map(|w| w.parse().ok())
+                .collect();
+            for e in crate::commands::table().entries.iter() {
+                let Some(Some(h)) = store.cmd_latency.get(e.id) else {
+                    continue;
+                };
+                let values: Vec<String> = pcts
+                    .iter()
+                    .map(|q| format!("p{q}={:.3}", h.percentile(q / 100.0) as f64))
+                    .collect();
+                let _ = write!(
+                    out,
+                    "latency_percentiles_usec_{}:{}\r\n",
+                    e.full_name,
+                    values.join(",")
+                );
+            }
+        }
         "keyspace" => {
             for (i, db) in store.dbs.iter().enumerate() {
                 if db.is_empty() {

@@ -110,6 +110,13 @@ pub static SPECS: &[Spec] = &[
     p("slowlog-log-slower-than", int(-1, i64::MAX), "10000", true),
     p("slowlog-max-len", int(0, i64::MAX), "128", true),
     p("latency-monitor-threshold", int(0, i64::MAX), "0", true),
+    p("latency-tracking", Kind::Bool, "yes", true),
+    p(
+        "latency-tracking-info-percentiles",
+        Kind::Str,
+        "50 99 99.9",
+        true,
+    ),
     p("notify-keyspace-events", Kind::Str, "", true),
     Spec {
         name: "busy-reply-threshold",
@@ -300,6 +307,17 @@ pub struct Params {
     /// The `pubsub` class of `client-output-buffer-limit`: hard bytes, soft bytes,
     /// soft seconds (0 = no limit).
     pub pubsub_buffer_limit: [u64; 3],
+    /// The `normal` class of `client-output-buffer-limit` (MONITOR clients' queues
+    /// are held to it, as in Redis).
+    pub normal_buffer_limit: [u64; 3],
+    /// `slowlog-log-slower-than` in µs (negative: off) and `slowlog-max-len`, read
+    /// after every command.
+    pub slowlog_slower_than: i64,
+    pub slowlog_max_len: u64,
+    /// `latency-monitor-threshold` in ms (0: off).
+    pub latency_threshold_ms: u64,
+    /// `latency-tracking`: per-command histograms for `INFO latencystats`.
+    pub latency_tracking: bool,
     /// `notify-keyspace-events` as class bits (`store::notify`); 0 = off, which is
     /// what every write checks first.
     pub notify_flags: u32,
@@ -346,6 +364,11 @@ impl Default for Params {
             bind: vec!["127.0.0.1".into()],
             port_override: None,
             pubsub_buffer_limit: [32 << 20, 8 << 20, 60],
+            normal_buffer_limit: [0, 0, 0],
+            slowlog_slower_than: 10_000,
+            slowlog_max_len: 128,
+            latency_threshold_ms: 0,
+            latency_tracking: true,
             notify_flags: 0,
             hash_max_listpack_entries: 0,
             hash_max_listpack_value: 0,
@@ -436,12 +459,24 @@ impl Params {
             }
             "client-output-buffer-limit" => {
                 let words: Vec<&str> = v.split_whitespace().collect();
-                if let Some([_, limits @ ..]) = words.chunks(4).find(|c| c[0] == "pubsub") {
-                    for (slot, w) in self.pubsub_buffer_limit.iter_mut().zip(limits) {
+                for chunk in words.chunks(4) {
+                    let [class, limits @ ..] = chunk else {
+                        continue;
+                    };
+                    let slots = match *class {
+                        "pubsub" => &mut self.pubsub_buffer_limit,
+                        "normal" => &mut self.normal_buffer_limit,
+                        _ => continue,
+                    };
+                    for (slot, w) in slots.iter_mut().zip(limits) {
                         *slot = w.parse().unwrap_or(0);
                     }
                 }
             }
+            "slowlog-log-slower-than" => self.slowlog_slower_than = int(),
+            "slowlog-max-len" => self.slowlog_max_len = int().max(0) as u64,
+            "latency-monitor-threshold" => self.latency_threshold_ms = int().max(0) as u64,
+            "latency-tracking" => self.latency_tracking = v == "yes",
             _ => {}
         }
     }
@@ -449,6 +484,16 @@ impl Params {
     /// The `pubsub` class of `client-output-buffer-limit`.
     pub fn pubsub_limit(&self) -> crate::store::pubsub::Limit {
         let [hard, soft, soft_secs] = self.pubsub_buffer_limit;
+        crate::store::pubsub::Limit {
+            hard,
+            soft,
+            soft_secs,
+        }
+    }
+
+    /// The `normal` class of `client-output-buffer-limit`.
+    pub fn normal_limit(&self) -> crate::store::pubsub::Limit {
+        let [hard, soft, soft_secs] = self.normal_buffer_limit;
         crate::store::pubsub::Limit {
             hard,
             soft,

@@ -965,3 +965,43 @@ fn a_failing_peer_is_marked_down_after_the_failure_limit_and_retried_after_the_r
         nodes.log(0)
     );
 }
+
+#[test]
+fn a_node_logs_its_config_unreachable_peers_quorum_failures_at_most_once_a_period_and_its_shutdown()
+{
+    // One node of three racks whose two peers never start.
+    let mut nodes = Nodes::start(&THREE_RACKS[..1], 95, &QUORUM_WITH_1S_TIMEOUT);
+    assert!(
+        nodes.log(0).contains("configuration loaded from"),
+        "{}",
+        nodes.log(0)
+    );
+    assert!(
+        poll(Duration::from_secs(20), || nodes
+            .log(0)
+            .matches("peer unreachable")
+            .count()
+            == 2),
+        "{}",
+        nodes.log(0)
+    );
+    for i in 0..5 {
+        let reply = cmd(nodes.client(0), &["SET", &format!("k{i}"), "v"]).unwrap();
+        assert!(reply.starts_with("-ERR Peer: Peer Node"), "got {reply}");
+    }
+    // Five failures within the 10 s period: one line, with the reason.
+    let log = nodes.log(0);
+    assert_eq!(log.matches("quorum failed").count(), 1, "{log}");
+    assert!(log.contains("reason=\"unreachable\""), "{log}");
+    nodes.signal(0, "-TERM");
+    assert!(
+        poll(Duration::from_secs(20), || nodes.nodes[0]
+            .child
+            .try_wait()
+            .is_ok_and(|s| s.is_some())),
+        "no exit after SIGTERM"
+    );
+    let log = nodes.log(0);
+    assert!(log.contains("received a shutdown signal"), "{log}");
+    assert!(log.contains("ready to exit"), "{log}");
+}

@@ -81,6 +81,7 @@ pub fn serve_ready(ctx: &mut Ctx) {
                 ctx.store.blocking.remove(id);
                 continue;
             };
+            let serve_start = std::time::Instant::now();
             let mut sub = Ctx::new(ctx.store, &mut client, now);
             sub.replicate = ctx.replicate;
             sub.serving = Some(key.clone());
@@ -97,7 +98,11 @@ pub fn serve_ready(ctx: &mut Ctx) {
             let effects = std::mem::take(&mut sub.effects);
             ctx.effects.extend(effects);
             let reply = result.unwrap_or_else(CmdError::into_reply);
-            ctx.store.blocking.unblock(id, |_| reply);
+            if let Some(w) = ctx.store.blocking.remove(id) {
+                let usec = serve_start.elapsed().as_micros() as u64;
+                super::dispatch::log_unblocked(ctx.store, &w, usec, now);
+                let _ = w.tx.send(reply);
+            }
         }
     }
 }

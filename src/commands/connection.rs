@@ -213,7 +213,9 @@ fn reset(ctx: &mut Ctx, _args: &[Bytes]) -> Result<Reply, CmdError> {
     c.no_touch = false;
     c.authenticated = ctx.store.params.requirepass.is_none();
     c.subs = (0, 0, 0);
+    c.monitor = false;
     ctx.store.pubsub.remove(c.id);
+    ctx.store.monitors.remove(c.id);
     super::server::disable_tracking(ctx);
     Ok(Reply::Status("RESET"))
 }

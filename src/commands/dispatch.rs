@@ -131,6 +131,18 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                         entry.full_name
                     )),
                 )
+            } else if ctx.client.monitor
+                && entry
+                    .cmd
+                    .has(flags::WRITE | flags::READONLY | flags::MAY_REPLICATE | flags::EFFECTS)
+            {
+                // A MONITOR client is a replica to Redis, which may not touch keys.
+                ctx.store.cmd_stats[entry.id].rejected += 1;
+                reject(
+                    ctx,
+                    args,
+                    CmdError::err("Replica can't interact with the keyspace"),
+                )
             } else if ctx.client.multi.is_some() && !entry.cmd.has(flags::TX_CONTROL) {
                 if entry.cmd.has(flags::NO_MULTI) {
                     ctx.store.cmd_stats[entry.id].rejected += 1;
@@ -156,7 +168,9 @@ pub fn call(ctx: &mut Ctx, entry: Entry, args: &[Bytes]) -> Reply {
     ctx.client.last_cmd = entry.full_name;
     let dirty_before = ctx.store.dirty;
     let effects_before = ctx.effects.len();
+    let argv_mem = std::mem::replace(&mut ctx.client.argv_mem, args.iter().map(|a| a.len()).sum());
     let result = (entry.cmd.handler)(ctx, args);
+    ctx.client.argv_mem = argv_mem;
     // A write that changed the keyspace replicates as itself unless its handler
     // recorded a different effect (Redis's propagation rule: `server.dirty` moved).
     if ctx.replicate
@@ -185,20 +199,23 @@ pub fn call(ctx: &mut Ctx, entry: Entry, args: &[Bytes]) -> Reply {
     if ctx.client.tracking {
         track_reads(ctx, entry, args);
     }
-    // Clients blocked on keys this command filled are served now, under the same lock,
-    // and their pops replicate after this command's own effect. Inside EXEC they are
-    // served once the whole transaction ran.
-    if !ctx.in_exec && ctx.store.blocking.has_ready() {
-        super::blocking::serve_ready(ctx);
-    }
     let end = Instant::now();
     ctx.started = end;
-    let usec = end.duration_since(start).as_micros() as u64;
+    let usec = end.duration_since(start).as_micros() as u64 + std::mem::take(&mut ctx.slept_usec);
     let stat = &mut ctx.store.cmd_stats[entry.id];
     stat.calls += 1;
     stat.usec += usec;
     ctx.store.stats.total_commands += 1;
     observe(ctx, entry, args, usec);
+    slow_and_monitor(ctx, entry, args, usec);
+    // Clients blocked on keys this command filled are served now, under the same lock,
+    // and their pops replicate after this command's own effect. Inside EXEC they are
+    // served once the whole transaction ran. As in Redis, serving them is not part of
+    // this command's time (their own SLOWLOG entries follow its entry).
+    if !ctx.in_exec && ctx.store.blocking.has_ready() {
+        super::blocking::serve_ready(ctx);
+        ctx.started = Instant::now();
+    }
     match result {
         Ok(Reply::Error(text)) => {
             ctx.store.cmd_stats[entry.id].failed += 1;
@@ -232,6 +249,155 @@ fn observe(ctx: &mut Ctx, entry: Entry, args: &[Bytes], usec: u64) {
         &m.client_reads
     };
     counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// SLOWLOG, LATENCY and MONITOR for one executed command, as Redis's `call` does
+/// after the command: the latency sample ("fast-command" for FAST commands), the slow
+/// log entry unless the command is SKIP_SLOWLOG or blocked (a blocked command is
+/// logged when it is served, see [`log_unblocked`]), and the MONITOR line unless it
+/// is SKIP_MONITOR or ADMIN ("too dangerous to be shown").
+fn slow_and_monitor(ctx: &mut Ctx, entry: Entry, args: &[Bytes], usec: u64) {
+    let p = &ctx.store.params;
+    if p.latency_threshold_ms != 0 {
+        let event = if entry.cmd.has(flags::FAST) {
+            "fast-command"
+        } else {
+            "command"
+        };
+        let threshold = p.latency_threshold_ms;
+        ctx.store
+            .latency
+            .add_if_needed(threshold, event, usec / 1000, ctx.now_ms / 1000);
+    }
+    let blocked = ctx.serving.is_none() && matches!(ctx.action, Some(super::Action::Block(_)));
+    if !blocked {
+        ctx.store.track_latency(entry.id, usec);
+    }
+    if blocked {
+        ctx.store.blocking.set_initial_usec(ctx.client.id, usec);
+    } else if !entry.cmd.has(flags::SKIP_SLOWLOG) && ctx.store.params.slowlog_slower_than >= 0 {
+        let args = redacted(entry, args);
+        let (peer, name) = if ctx.in_script {
+            ("?:0", None)
+        } else {
+            (ctx.client.addr.as_str(), ctx.client.name.as_ref())
+        };
+        let p = &ctx.store.params;
+        let (slower_than, max_len) = (p.slowlog_slower_than, p.slowlog_max_len);
+        ctx.store.slowlog.push(
+            slower_than,
+            max_len,
+            &args,
+            usec,
+            crate::store::slowlog::Caller { peer, name },
+            ctx.now_ms / 1000,
+        );
+    }
+    if !entry.cmd.has(flags::SKIP_MONITOR | flags::ADMIN) {
+        feed_monitors(ctx, entry, args);
+    }
+}
+
+/// Sends the MONITOR line for `args` (with AUTH and HELLO passwords redacted) to
+/// every monitoring client. EVAL feeds itself this way before its script runs, so
+/// the script's commands follow it.
+pub fn feed_monitors(ctx: &mut Ctx, entry: Entry, args: &[Bytes]) {
+    use crate::store::monitor::{line, Source};
+    if ctx.store.monitors.is_empty() {
+        return;
+    }
+    let source = if ctx.in_script {
+        Source::Lua
+    } else if ctx.client.origin == crate::clients::Origin::Peer {
+        Source::Peer(&ctx.client.addr)
+    } else {
+        Source::Client(&ctx.client.addr)
+    };
+    let text = line(
+        crate::store::unix_us(),
+        ctx.client.db,
+        source,
+        &redacted(entry, args),
+    );
+    let limit = ctx.store.params.normal_limit();
+    ctx.store.monitors.feed(text, limit, ctx.now_ms);
+}
+
+/// The arguments as SLOWLOG and MONITOR show them: passwords replaced by
+/// `(redacted)` as Redis 7.0's `redactClientCommandArgument` does (AUTH's
+/// arguments, HELLO's AUTH username and password, CONFIG SET of requirepass and
+/// masterauth).
+fn redacted(entry: Entry, args: &[Bytes]) -> std::borrow::Cow<'_, [Bytes]> {
+    const R: Bytes = Bytes::from_static(b"(redacted)");
+    let hide: Vec<usize> = match entry.full_name {
+        "auth" => (1..args.len()).collect(),
+        "hello" => match args.iter().position(|a| super::is_kw(a, "auth")) {
+            Some(i) if i >= 2 && i + 2 < args.len() => vec![i + 1, i + 2],
+            _ => Vec::new(),
+        },
+        "config|set" => (2..args.len())
+            .step_by(2)
+            .filter(|&i| {
+                i + 1 < args.len()
+                    && ["requirepass", "masterauth"]
+                        .iter()
+                        .any(|n| super::is_kw(&args[i], n))
+            })
+            .map(|i| i + 1)
+            .collect(),
+        _ => Vec::new(),
+    };
+    if hide.is_empty() {
+        return std::borrow::Cow::Borrowed(args);
+    }
+    let mut out = args.to_vec();
+    for i in hide {
+        out[i] = R;
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Logs a blocked command once it is served (Redis's `updateStatsOnUnblock`): its
+/// first run's time plus the time to serve it, under the client as it blocked.
+/// Redis 7.0 logs nothing for a blocked command that timed out.
+pub fn log_unblocked(
+    store: &mut crate::store::Store,
+    w: &crate::store::blocking::Waiter,
+    reply_usec: u64,
+    now_ms: u64,
+) {
+    let Ok(entry) = resolve(&w.args) else {
+        return;
+    };
+    let p = &store.params;
+    if p.latency_threshold_ms != 0 {
+        let threshold = p.latency_threshold_ms;
+        store.latency.add_if_needed(
+            threshold,
+            "command-unblocking",
+            reply_usec / 1000,
+            now_ms / 1000,
+        );
+    }
+    store.track_latency(entry.id, w.initial_usec + reply_usec);
+    if entry.cmd.has(flags::SKIP_SLOWLOG) {
+        return;
+    }
+    let (slower_than, max_len) = (
+        store.params.slowlog_slower_than,
+        store.params.slowlog_max_len,
+    );
+    store.slowlog.push(
+        slower_than,
+        max_len,
+        &w.args,
+        w.initial_usec + reply_usec,
+        crate::store::slowlog::Caller {
+            peer: &w.client.addr,
+            name: w.client.name.as_ref(),
+        },
+        now_ms / 1000,
+    );
 }
 
 /// Client tracking: remembers the keys a read-only command read, and ends the
@@ -269,6 +435,10 @@ fn reject(ctx: &mut Ctx, args: &[Bytes], e: CmdError) -> Reply {
         .is_some_and(|entry| entry.cmd.has(flags::TX_EXEC));
     if is_exec {
         super::tx::discard_transaction(ctx);
+        // MONITOR saw MULTI: it sees the EXEC that ends it (Redis's execCommandAbort).
+        if let Some(entry) = table().lookup(&args[0]) {
+            feed_monitors(ctx, entry, args);
+        }
         let text = e.text();
         let reason = text.strip_prefix("ERR ").unwrap_or(&text);
         return error_reply(

@@ -82,6 +82,12 @@ pub struct Ctx<'a> {
     /// Set while EXEC runs its queued commands: blocked clients are served after
     /// EXEC as a whole, not between its commands.
     pub in_exec: bool,
+    /// Set while a Lua script runs: the commands it calls are logged as the script
+    /// client's (`lua` in MONITOR, `?:0` in SLOWLOG), as Redis's `CLIENT_SCRIPT`.
+    pub in_script: bool,
+    /// Set by DEBUG SLEEP: how long the connection will hold the reply, counted as
+    /// the command's duration (see `dispatch::call`).
+    pub slept_usec: u64,
 }
 
 impl<'a> Ctx<'a> {
@@ -109,6 +115,8 @@ impl<'a> Ctx<'a> {
             serving: None,
             reblocked: false,
             in_exec: false,
+            in_script: false,
+            slept_usec: 0,
         }
     }
 
@@ -158,6 +166,7 @@ impl<'a> Ctx<'a> {
             kind,
             has_timeout: timeout.is_some(),
             tx,
+            initial_usec: 0,
         });
         self.action = Some(Action::Block(Blocked {
             rx,

@@ -154,6 +154,10 @@ fn evalsha_ro(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
 const NOSCRIPT_ERR: &str = "NOSCRIPT No matching script. Please use EVAL.";
 
 fn run_script(ctx: &mut Ctx, args: &[Bytes], source: Source, ro: bool) -> Result<Reply, CmdError> {
+    // The script (SKIP_MONITOR) shows in MONITOR before the commands it runs.
+    if let Some(entry) = table().lookup(&args[0]) {
+        super::dispatch::feed_monitors(ctx, entry, args);
+    }
     let numkeys = arg_i64(&args[2])?;
     if numkeys > (args.len() - 3) as i64 {
         return Err(CmdError::err(
@@ -188,9 +192,10 @@ fn run_script(ctx: &mut Ctx, args: &[Bytes], source: Source, ro: bool) -> Result
     let busy = ctx.store.scripts.busy.clone();
     let limit = ctx.store.params.get_int("busy-reply-threshold").max(0) as u64;
     let outer_effects = std::mem::take(&mut ctx.effects);
-    let (may_block, in_exec) = (ctx.may_block, ctx.in_exec);
+    let (may_block, in_exec, in_script) = (ctx.may_block, ctx.in_exec, ctx.in_script);
     ctx.may_block = false;
     ctx.in_exec = true;
+    ctx.in_script = true;
     let now_ms = ctx.now_ms;
     // A script may run for long: the runtime moves this worker's other tasks to
     // another thread first, so that they (and the BUSY replies) are not stuck
@@ -206,6 +211,7 @@ fn run_script(ctx: &mut Ctx, args: &[Bytes], source: Source, ro: bool) -> Result
     });
     ctx.may_block = may_block;
     ctx.in_exec = in_exec;
+    ctx.in_script = in_script;
     ctx.client.last_cmd = match (source, ro) {
         (Source::Body, false) => "eval",
         (Source::Sha, false) => "evalsha",

@@ -7,6 +7,7 @@
 mod client;
 mod config;
 mod help;
+mod observe;
 mod tracking;
 
 use std::time::Duration;
@@ -72,6 +73,68 @@ pub(super) const COMMANDS: &[Command] = &[
         .acl(acl::CONNECTION | acl::NO_GROUP)
         .tips(&["request_policy:all_shards", "response_policy:agg_min"]),
     Command::new("memory", -2, LOCAL, NK, G, help).sub(MEMORY_SUBS),
+    Command::new("slowlog", -2, LOCAL, NK, G, help)
+        .doc("2.2.12", "A container for slow log commands")
+        .sub(SLOWLOG_SUBS),
+    Command::new("latency", -2, LOCAL, NK, G, help)
+        .doc("2.8.13", "A container for latency diagnostics commands")
+        .sub(LATENCY_SUBS),
+    Command::new("monitor", 1, ADM | LOCAL, NK, G, observe::monitor).doc(
+        "1.0.0",
+        "Listen for all requests received by the server in real time",
+    ),
+];
+
+/// Flags of the SLOWLOG subcommands (not NOSCRIPT, unlike LATENCY's).
+const SLOW: u32 = ADMIN | LOADING | STALE;
+const ALL_NODES_SPECIAL: &[&str] = &[
+    "nondeterministic_output",
+    "request_policy:all_nodes",
+    "response_policy:special",
+];
+const ALL_NODES_OK: &[&str] = &["request_policy:all_nodes", "response_policy:all_succeeded"];
+
+const SLOWLOG_SUBS: &[Command] = &[
+    Command::new("get", -2, SLOW, NK, G, observe::slowlog_get)
+        .doc("2.2.12", "Get the slow log's entries")
+        .tips(&["request_policy:all_nodes", "nondeterministic_output"]),
+    Command::new("help", 2, LS, NK, G, help)
+        .doc("6.2.0", "Show helpful text about the different subcommands"),
+    Command::new("len", 2, SLOW, NK, G, observe::slowlog_len)
+        .doc("2.2.12", "Get the slow log's length")
+        .tips(&[
+            "request_policy:all_nodes",
+            "response_policy:agg_sum",
+            "nondeterministic_output",
+        ]),
+    Command::new("reset", 2, SLOW, NK, G, observe::slowlog_reset)
+        .doc("2.2.12", "Clear all entries from the slow log")
+        .tips(ALL_NODES_OK),
+];
+
+const LATENCY_SUBS: &[Command] = &[
+    Command::new("doctor", 2, ADM, NK, G, observe::latency_doctor)
+        .doc("2.8.13", "Return a human readable latency analysis report.")
+        .tips(ALL_NODES_SPECIAL),
+    Command::new("graph", 3, ADM, NK, G, observe::latency_graph)
+        .doc("2.8.13", "Return a latency graph for the event.")
+        .tips(ALL_NODES_SPECIAL),
+    Command::new("help", 2, LS, NK, G, help).doc(
+        "2.8.13",
+        "Show helpful text about the different subcommands.",
+    ),
+    Command::new("history", 3, ADM, NK, G, observe::latency_history)
+        .doc("2.8.13", "Return timestamp-latency samples for the event.")
+        .tips(ALL_NODES_SPECIAL),
+    Command::new("latest", 2, ADM, NK, G, observe::latency_latest)
+        .doc(
+            "2.8.13",
+            "Return the latest latency samples for all events.",
+        )
+        .tips(ALL_NODES_SPECIAL),
+    Command::new("reset", -2, ADM, NK, G, observe::latency_reset)
+        .doc("2.8.13", "Reset latency data for one or more events.")
+        .tips(ALL_NODES_OK),
 ];
 
 const COMMAND_SUBS: &[Command] = &[
@@ -261,7 +324,12 @@ fn command_entry(e: Entry) -> Reply {
                 .collect(),
         ),
         Reply::Set(key_specs(cmd)),
-        Reply::Set(subs),
+        // Redis: an empty set without subcommands, an array of them otherwise.
+        if subs.is_empty() {
+            Reply::Set(subs)
+        } else {
+            Reply::Array(subs)
+        },
     ])
 }
 
@@ -536,7 +604,11 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
         ("sleep", 3) => {
             let secs = strtod(&args[2]);
             if secs > 0.0 {
-                ctx.action = Some(Action::Sleep(Duration::from_secs_f64(secs.min(1e9))));
+                let d = Duration::from_secs_f64(secs.min(1e9));
+                // Redis sleeps with the server blocked, so the sleep is the command's
+                // time in SLOWLOG, LATENCY and commandstats.
+                ctx.slept_usec = d.as_micros() as u64;
+                ctx.action = Some(Action::Sleep(d));
             }
             return Ok(Reply::OK);
         }

@@ -339,8 +339,20 @@ pub async fn run(link: Arc<Link>, policy: RetryPolicy, mut shutdown: watch::Rece
         if *shutdown.borrow_and_update() {
             return;
         }
-        let connect = tokio::time::timeout(link.stall, TcpStream::connect(&link.addr));
-        if let Ok(Ok(stream)) = connect.await {
+        let connect = tokio::time::timeout(link.stall, TcpStream::connect(&link.addr)).await;
+        if !reached && failures == 0 {
+            // A peer that is down when we start would otherwise never be mentioned.
+            match &connect {
+                Ok(Err(e)) => {
+                    warn!(peer = %link.name, addr = %link.addr, "peer unreachable: {e}; retrying")
+                }
+                Err(_) => {
+                    warn!(peer = %link.name, addr = %link.addr, "peer unreachable: connect timed out; retrying")
+                }
+                Ok(Ok(_)) => {}
+            }
+        }
+        if let Ok(Ok(stream)) = connect {
             let _ = stream.set_nodelay(true);
             backoff = FIRST;
             failures = 0;

@@ -132,7 +132,7 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
                 shared: &shared,
                 client: &mut client,
                 read_bytes: &mut read_bytes,
-                qbuf: rbuf.len(),
+                qbuf: (rbuf.len(), rbuf.capacity()),
                 pushes: Pushes {
                     rx: &mut pushes,
                     queued: &queued,
@@ -239,6 +239,7 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
     }
     let mut store = shared.lock_store().await;
     store.pubsub.remove(client.id);
+    store.monitors.remove(client.id);
     store.blocking.remove(client.id);
     if client.tracking {
         store.tracking.disable(client.id);
@@ -495,7 +496,8 @@ struct Batch<'a> {
     shared: &'a Shared,
     client: &'a mut Client,
     read_bytes: &'a mut u64,
-    qbuf: usize,
+    /// The query buffer's length and capacity when the batch started.
+    qbuf: (usize, usize),
     pushes: Pushes<'a>,
 }
 
@@ -546,8 +548,10 @@ impl Batch<'_> {
             let action = ctx.action.take();
             started = ctx.started;
             // A message this command published to its own client precedes its reply,
-            // as in Redis.
-            self.pushes.drain(&mut out);
+            // as in Redis; a MONITOR client's line for its own command follows it.
+            if !self.client.monitor {
+                self.pushes.drain(&mut out);
+            }
             match slot {
                 Slot::Ready(reply) => encode(&reply, self.client.proto, &mut out),
                 Slot::Wait(p) => {
@@ -555,6 +559,9 @@ impl Batch<'_> {
                     segments.push(Segment::Bytes(out.split()));
                     segments.push(Segment::Wait(p, self.client.proto));
                 }
+            }
+            if self.client.monitor {
+                self.pushes.drain(&mut out);
             }
             // Tracking invalidations this command caused for its own client follow
             // its reply; they reach the queue now and go out with the next write.
@@ -574,7 +581,8 @@ impl Batch<'_> {
         written += out.len();
         self.client.last_interaction_ms =
             batch_ms + started.duration_since(batch_start).as_millis() as u64;
-        self.client.qbuf = self.qbuf;
+        (self.client.qbuf, self.client.qbuf_cap) = self.qbuf;
+        self.client.qbuf_peak = self.client.qbuf_peak.max(self.qbuf.0);
         store.stats.net_output_bytes += written as u64;
         store.clients.update(self.client);
         (segments, out, end, store.params.proto_max_bulk_len)

@@ -24,6 +24,7 @@ pub async fn run(shared: Arc<Shared>) {
         let now = unix_ms();
         let deadline = Instant::now() + period / BUDGET_SHARE;
         let active_expire = store.active_expire;
+        let cycle_start = Instant::now();
         for db in store.dbs.iter_mut() {
             if active_expire {
                 db.active_expire(now, &mut rng, deadline);
@@ -33,6 +34,14 @@ pub async fn run(shared: Arc<Shared>) {
             if Instant::now() >= deadline {
                 break;
             }
+        }
+        // Redis's "expire-cycle" latency event: how long this cycle held the server.
+        if active_expire {
+            let ms = cycle_start.elapsed().as_millis() as u64;
+            let threshold = store.params.latency_threshold_ms;
+            store
+                .latency
+                .add_if_needed(threshold, "expire-cycle", ms, now / 1000);
         }
         // `expired` events and tracking invalidations for what active expiry deleted.
         store.flush_logged_events(now, 0);

@@ -150,6 +150,30 @@ impl Histogram {
         }
     }
 
+    /// The value at quantile `q` (0..=1), as [`Histogram::summary`] computes its
+    /// percentiles (a bucket's upper bound, never above the maximum); 0 when empty.
+    pub fn percentile(&self, q: f64) -> u64 {
+        let counts: Vec<u64> = self
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        let total: u64 = counts.iter().sum();
+        let max = self.max.load(Ordering::Relaxed);
+        if total == 0 {
+            return 0;
+        }
+        let rank = ((total as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, c) in counts.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                return upper_bound(i).min(max);
+            }
+        }
+        max
+    }
+
     /// Cumulative counts at each of `bounds` (Prometheus `le` buckets), computed from
     /// the bucket upper bounds, so a bound counts a bucket only when the whole bucket
     /// lies below it.

@@ -63,6 +63,8 @@ pub struct Waiter {
     pub has_timeout: bool,
     /// Where its reply goes.
     pub tx: oneshot::Sender<Reply>,
+    /// How long its first run took (µs): SLOWLOG adds it to the time to serve it.
+    pub initial_usec: u64,
 }
 
 /// The registry of waiters, per key and per client.
@@ -157,6 +159,13 @@ impl Blocking {
         }
     }
 
+    /// Records how long client `id`'s blocking command took before it blocked.
+    pub fn set_initial_usec(&mut self, id: u64, usec: u64) {
+        if let Some(w) = self.waiters.get_mut(&id) {
+            w.initial_usec = usec;
+        }
+    }
+
     /// Blocked clients (INFO `blocked_clients`).
     pub fn len(&self) -> usize {
         self.waiters.len()
@@ -189,6 +198,7 @@ mod tests {
             kind: "list",
             has_timeout: false,
             tx,
+            initial_usec: 0,
         };
         (w, rx)
     }

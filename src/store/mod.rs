@@ -13,11 +13,14 @@ pub mod db;
 pub mod dict;
 pub mod hash;
 pub mod hll;
+pub mod latency;
 pub mod list;
+pub mod monitor;
 pub mod notify;
 pub mod pack;
 pub mod pubsub;
 pub mod set;
+pub mod slowlog;
 pub mod tracking;
 pub mod value;
 pub mod watch;
@@ -86,6 +89,15 @@ pub struct Store {
     pub active_expire: bool,
     /// The Lua scripts (EVAL, SCRIPT LOAD) and the state of the running one.
     pub scripts: crate::scripting::Scripts,
+    /// SLOWLOG entries.
+    pub slowlog: slowlog::SlowLog,
+    /// LATENCY samples by event class.
+    pub latency: latency::Latency,
+    /// MONITOR clients.
+    pub monitors: monitor::Monitors,
+    /// Per-command latency histograms (`INFO latencystats`), indexed by command id
+    /// and allocated at a command's first call, as Redis does.
+    pub cmd_latency: Vec<Option<Box<crate::stats::histogram::Histogram>>>,
 }
 
 impl Store {
@@ -110,9 +122,25 @@ impl Store {
             config_file: None,
             active_expire: true,
             scripts: Default::default(),
+            slowlog: Default::default(),
+            latency: Default::default(),
+            monitors: Default::default(),
+            cmd_latency: (0..n_commands).map(|_| None).collect(),
         };
         store.sync_event_logs();
         store
+    }
+
+    /// Records one call of command `id` that took `usec` for `INFO latencystats`
+    /// (when `latency-tracking` is on).
+    pub fn track_latency(&mut self, id: usize, usec: u64) {
+        if !self.params.latency_tracking {
+            return;
+        }
+        if let Some(slot) = self.cmd_latency.get_mut(id) {
+            slot.get_or_insert_with(|| Box::new(crate::stats::histogram::Histogram::new()))
+                .record(usec);
+        }
     }
 
     pub fn expired_keys(&self) -> u64 {

@@ -311,7 +311,7 @@ impl PubSub {
                     continue;
                 }
                 let queued = sub.outbox.queued.fetch_add(len, Ordering::AcqRel) + len;
-                if exceeds(sub, queued as u64, limit, now_ms) {
+                if exceeds(&mut sub.soft_since, queued as u64, limit, now_ms) {
                     over.push(id);
                 }
             }
@@ -337,19 +337,20 @@ impl PubSub {
     }
 }
 
-/// Whether a subscriber with `queued` bytes waiting is over `limit`.
-fn exceeds(sub: &mut Subscriber, queued: u64, limit: Limit, now_ms: u64) -> bool {
+/// Whether a queue with `queued` bytes waiting is over `limit`; `soft_since` is when
+/// it first went over the soft limit (Unix ms), kept by the caller per queue.
+pub fn exceeds(soft_since: &mut Option<u64>, queued: u64, limit: Limit, now_ms: u64) -> bool {
     if limit.hard > 0 && queued >= limit.hard {
         return true;
     }
     if limit.soft > 0 && queued >= limit.soft {
-        match sub.soft_since {
-            None => sub.soft_since = Some(now_ms),
+        match *soft_since {
+            None => *soft_since = Some(now_ms),
             Some(t) if now_ms.saturating_sub(t) / 1000 >= limit.soft_secs => return true,
             Some(_) => {}
         }
     } else {
-        sub.soft_since = None;
+        *soft_since = None;
     }
     false
 }

@@ -99,6 +99,9 @@ pub(super) fn resetstat(ctx: &mut Ctx, _args: &[Bytes]) -> Result<Reply, CmdErro
         *s = Default::default();
     }
     ctx.store.error_stats.clear();
+    for h in ctx.store.cmd_latency.iter_mut() {
+        *h = None;
+    }
     Ok(Reply::OK)
 }
 

@@ -12,6 +12,8 @@ fn body(name: &str) -> Option<&'static [&'static str]> {
         "command" => COMMAND,
         "memory" => MEMORY,
         "debug" => DEBUG,
+        "slowlog" => SLOWLOG,
+        "latency" => LATENCY,
         _ => return None,
     })
 }
@@ -144,4 +146,35 @@ const DEBUG: &[&str] = &[
     "    default.",
     "SLEEP <seconds>",
     "    Stop the server for <seconds>. Decimals allowed.",
+];
+
+const SLOWLOG: &[&str] = &[
+    "GET [<count>]",
+    "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+    "    Entries are made of:",
+    "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+    "    client name",
+    "LEN",
+    "    Return the length of the slowlog.",
+    "RESET",
+    "    Reset the slowlog.",
+];
+
+/// LATENCY HELP as Redis prints it, HISTOGRAM included although redmite does not
+/// have that subcommand yet.
+const LATENCY: &[&str] = &[
+    "DOCTOR",
+    "    Return a human readable latency analysis report.",
+    "GRAPH <event>",
+    "    Return an ASCII latency graph for the <event> class.",
+    "HISTORY <event>",
+    "    Return time-latency samples for the <event> class.",
+    "LATEST",
+    "    Return the latest latency samples for all events.",
+    "RESET [<event> ...]",
+    "    Reset latency data of one or more <event> classes.",
+    "    (default: reset all data for all event classes)",
+    "HISTOGRAM [COMMAND ...]",
+    "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
+    "    If no commands are specified then all histograms are replied.",
 ];
