@@ -244,7 +244,7 @@ fn rpushx(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
 // ---- pops ---------------------------------------------------------------------
 
 /// Pops up to `count` elements from the list at `key`, deleting it when emptied.
-fn pop_n(ctx: &mut Ctx, key: &[u8], end: End, count: usize) -> Result<Vec<Bytes>, CmdError> {
+fn pop_n(ctx: &mut Ctx, key: &Bytes, end: End, count: usize) -> Result<Vec<Bytes>, CmdError> {
     let Some(list) = write_list(ctx, key)? else {
         return Ok(Vec::new());
     };
@@ -252,6 +252,7 @@ fn pop_n(ctx: &mut Ctx, key: &[u8], end: End, count: usize) -> Result<Vec<Bytes>
     let out: Vec<Bytes> = (0..n).filter_map(|_| list.pop(end)).collect();
     ctx.store.dirty += out.len() as u64;
     if !out.is_empty() {
+        ctx.modified(key);
         ctx.notify(ev::LIST, pop_event(end), key);
     }
     drop_if_empty(ctx, key);
@@ -516,6 +517,9 @@ fn move_generic(
     if let Some(l) = write_list(ctx, dst)? {
         l.push(to, v.clone());
     }
+    // Redis signals the destination before the source.
+    ctx.modified(dst);
+    ctx.modified(src);
     ctx.notify(ev::LIST, push_event(to), dst);
     ctx.signal_ready(dst);
     ctx.notify(ev::LIST, pop_event(from), src);

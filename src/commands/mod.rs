@@ -82,6 +82,10 @@ pub struct Ctx<'a> {
     /// Set while EXEC runs its queued commands: blocked clients are served after
     /// EXEC as a whole, not between its commands.
     pub in_exec: bool,
+    /// The keys the running write changed, when its handler knows better than its
+    /// key specs (DEL of some missing keys, LMPOP popping from one of several
+    /// keys, LMOVE signalling its destination first): see [`Ctx::modified`].
+    pub modified: Option<Vec<Bytes>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -109,7 +113,15 @@ impl<'a> Ctx<'a> {
             serving: None,
             reblocked: false,
             in_exec: false,
+            modified: None,
         }
+    }
+
+    /// Records that the running command changed `key`. Once a handler records one
+    /// key, only the recorded keys are signalled to WATCH and client tracking
+    /// (Redis's `signalModifiedKey` calls), in the order recorded.
+    pub fn modified(&mut self, key: &Bytes) {
+        self.modified.get_or_insert_with(Vec::new).push(key.clone());
     }
 
     /// Tells blocked clients waiting on `key` (in the selected database) that it may

@@ -980,6 +980,7 @@ pub(super) fn zpop_generic(
         }
     }
     if !popped.is_empty() {
+        ctx.modified(key);
         ctx.notify(ev::ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
     }
     delete_if_empty(ctx, key);
