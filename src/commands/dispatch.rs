@@ -172,7 +172,14 @@ pub fn call(ctx: &mut Ctx, entry: Entry, args: &[Bytes]) -> Reply {
     // A write that changed the keyspace invalidates the WATCHes on its keys and the
     // tracking clients caching them (Redis's `signalModifiedKey`).
     if entry.cmd.has(flags::WRITE) && ctx.store.dirty != dirty_before {
-        signal_modified(ctx.store, ctx.client.db, ctx.client.id, entry, args, modified);
+        signal_modified(
+            ctx.store,
+            ctx.client.db,
+            ctx.client.id,
+            entry,
+            args,
+            modified,
+        );
     }
     // Keys created or expired and not yet announced by one of the command's own
     // events (a read that expired a key).
