@@ -118,9 +118,9 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
             }
         }
         while !pending.is_empty() {
-            let store = loop {
+            let store = 'lock: {
                 if let Some(store) = shared.lock_or_busy().await {
-                    break store;
+                    break 'lock store;
                 }
                 // A script has run past busy-reply-threshold and holds the lock.
                 let (out, shutdown_now) =
@@ -135,7 +135,7 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
                     continue 'conn;
                 }
                 // The next command needs the store: wait for the script.
-                break shared.lock_store().await;
+                shared.lock_store().await
             };
             let batch = Batch {
                 shared: &shared,
@@ -491,9 +491,8 @@ async fn answer_unregistered(
         }
         let read =
             tokio::time::timeout(std::time::Duration::from_millis(10), stream.read_buf(rbuf));
-        match read.await {
-            Ok(Ok(0) | Err(_)) => return false,
-            Ok(Ok(_)) | Err(_) => {}
+        if let Ok(Ok(0) | Err(_)) = read.await {
+            return false;
         }
     }
 }
