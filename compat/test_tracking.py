@@ -9,6 +9,7 @@ step caused is read in order before the next step: no timing is involved. Prints
 difference and exits 1 if there is any.
 """
 import os
+import shlex
 import shutil
 import socket
 import sys
@@ -71,7 +72,47 @@ def steps():
         ("c", "CLIENT TRACKING ON REDIRECT {r}"), ("c", "GET k9"), ("b", "SET k9 1"),
         ("c", "CLIENT GETREDIR"), ("c", "CLIENT TRACKINGINFO"), ("c", "GET k10"),
         ("b", "FLUSHALL"), ("c", "CLIENT TRACKING OFF"),
-    ]
+    ] + store_steps() + swapdb_steps()
+
+
+def store_steps():
+    """Commands that read some keys and write others invalidate only what they wrote
+    (Redis's `signalModifiedKey` on the destination), and a multi-key write only the
+    keys it changed."""
+    setup = [("b", "SADD s1 1 2"), ("b", "SADD s2 2 3"), ("b", "SET str1 v"),
+             ("b", "ZADD z1 1 a"), ("b", "ZADD z2 2 b"), ("b", "RPUSH l1 a b"),
+             ("b", "SET bits1 a"), ("b", "PFADD h1 a"), ("b", "GEOADD g1 1 1 m"),
+             ("b", "RPUSH l3 x")]
+    reads = ["SMEMBERS s1", "SMEMBERS s2", "SMEMBERS d1", "GET str1", "GET str2",
+             "ZRANGE z1 0 -1", "ZRANGE z2 0 -1", "ZRANGE zd 0 -1", "LRANGE l1 0 -1",
+             "LRANGE l2 0 -1", "LRANGE l3 0 -1", "GET bits1", "GET bitsd", "PFCOUNT h1",
+             "GET hd", "ZRANGE g1 0 -1", "ZRANGE gd 0 -1", "EXISTS gone1", "EXISTS gone2"]
+    writes = ["SUNIONSTORE d1 s1 s2", "SINTERSTORE d1 s1 s2", "SDIFFSTORE d1 s1 s2",
+              "ZUNIONSTORE zd 2 z1 z2", "ZINTERSTORE zd 2 z1 z2", "ZDIFFSTORE zd 2 z1 z2",
+              "ZRANGESTORE zd z1 0 -1", "COPY str1 str2", "COPY str1 str2 REPLACE",
+              "SORT l1 ALPHA STORE l2", "BITOP AND bitsd bits1 bits1", "PFMERGE hd h1",
+              "GEOSEARCHSTORE gd g1 FROMLONLAT 1 1 BYRADIUS 10 km",
+              "GEORADIUS g1 1 1 10 km STORE gd", "SMOVE s1 s2 1", "LMOVE l1 l3 LEFT LEFT",
+              "DEL str2 gone1", "UNLINK gone2 str2", "LMPOP 2 gone1 l3 LEFT",
+              "BLPOP gone1 l3 1", "ZMPOP 2 gone1 z1 MIN", "RENAME str1 str3",
+              "EVAL \"return redis.call('sunionstore','d1','s1','s2')\" 3 d1 s1 s2"]
+    out = list(setup)
+    for w in writes:
+        out += [("a", "CLIENT TRACKING ON")] + [("a", r) for r in reads]
+        out += [("b", w), ("a", "CLIENT TRACKING OFF")]
+    return out
+
+
+def swapdb_steps():
+    """SWAPDB, FLUSHDB and FLUSHALL with keys cached in db 0 and db 1."""
+    out = [("b", "SET k1 a"), ("b", "SELECT 1"), ("b", "SET k1 b"), ("b", "SELECT 0")]
+    for w in ["SWAPDB 0 1", "SWAPDB 1 2", "SWAPDB 0 0", "FLUSHDB", "FLUSHALL"]:
+        out += [("a", "CLIENT TRACKING ON"), ("a", "GET k1"), ("a", "SELECT 1"),
+                ("a", "GET k2"), ("a", "SELECT 0"), ("b", "SELECT 1"), ("b", w),
+                ("b", "SELECT 0"), ("a", "CLIENT TRACKING OFF"),
+                ("a", "CLIENT TRACKING ON BCAST"), ("a", "GET k1"), ("b", w),
+                ("a", "CLIENT TRACKING OFF")]
+    return out
 
 
 def run(port):
@@ -85,10 +126,13 @@ def run(port):
     conns["b"].send("FLUSHALL")
     conns["b"].until_pong()
     for name, command in steps():
-        conns[name].send(*command.format(**ids).split())
-        for other in ("a", "b", "r", "c"):
+        conns[name].send(*shlex.split(command.format(**ids)))
+        # The actor's reply first, so the others' PINGs cannot overtake its command.
+        for other in sorted(conns, key=lambda n: n != name):
             # Client ids differ between the servers: the redirect target's is named.
-            got = conns[other].until_pong().replace(b":%s\r\n" % ids["r"].encode(), b":<r>\r\n")
+            got = conns[other].until_pong()
+            if other == "c":
+                got = got.replace(b":%s\r\n" % ids["r"].encode(), b":<r>\r\n")
             transcript.append((command, other, got))
     return transcript
 

@@ -53,6 +53,49 @@ fn busy_script_is_answered_busy_and_killed() {
     );
 }
 
+/// Regression (issue 4): a connection opened while a script is busy used to wait
+/// for the script instead of being answered. As in Redis 7.0.15, it gets BUSY for
+/// ordinary commands, its usual errors for unknown commands and bad arities, a
+/// syntax error for SHUTDOWN NOSAVE with extra arguments, and SCRIPT KILL works from
+/// it; an ALLOW_BUSY command that needs the store (MULTI, HELLO) is run once the
+/// script has ended.
+#[test]
+fn connection_opened_during_busy_script_gets_busy() {
+    let server = Server::start(&["--busy-reply-threshold", "100"]);
+    let mut first = server.raw();
+    let script = run_forever(&server, "local i = 0 while true do i = i + 1 end");
+    wait_busy(&mut first);
+    let mut late = server.raw();
+    assert_eq!(late.cmd(&[b"PING"]), BUSY);
+    assert_eq!(late.cmd(&[b"SET", b"k", b"v"]), BUSY);
+    assert_eq!(late.cmd(&[b"CLIENT", b"ID"]), BUSY);
+    assert_eq!(late.cmd(&[b"SHUTDOWN"]), BUSY);
+    assert_eq!(
+        late.cmd(&[b"NOSUCH"]),
+        b"-ERR unknown command 'NOSUCH', with args beginning with: \r\n"
+    );
+    assert_eq!(
+        late.cmd(&[b"GET"]),
+        b"-ERR wrong number of arguments for 'get' command\r\n"
+    );
+    assert_eq!(
+        late.cmd(&[b"SHUTDOWN", b"NOSAVE", b"extra"]),
+        b"-ERR syntax error\r\n"
+    );
+    // A second late connection, pipelining: BUSY, then MULTI waits for the script.
+    let mut piped = server.raw();
+    piped.send(&common::resp_cmd(&[b"GET", b"k"]));
+    piped.send(&common::resp_cmd(&[b"MULTI"]));
+    assert_eq!(piped.read_frame(), BUSY);
+    assert_eq!(late.cmd(&[b"SCRIPT", b"KILL"]), b"+OK\r\n");
+    let reply = script.join().unwrap();
+    assert!(String::from_utf8_lossy(&reply).contains("Script killed by user"));
+    assert_eq!(piped.read_frame(), b"+OK\r\n");
+    assert_eq!(piped.cmd(&[b"EXEC"]), b"*0\r\n");
+    assert_eq!(late.cmd(&[b"PING"]), b"+PONG\r\n");
+    assert!(late.cmd(&[b"CLIENT", b"ID"]).starts_with(b":"));
+}
+
 #[test]
 fn short_scripts_from_many_clients_are_atomic() {
     let server = Server::start(&[]);

@@ -91,9 +91,8 @@ pub fn serve_ready(ctx: &mut Ctx) {
                 break;
             }
             if sub.store.dirty != dirty_before {
-                for i in entry.cmd.key_positions(&args) {
-                    sub.store.key_modified(db, &args[i], id);
-                }
+                let modified = sub.modified.take();
+                super::dispatch::signal_modified(sub.store, db, id, entry, &args, modified);
             }
             let effects = std::mem::take(&mut sub.effects);
             ctx.effects.extend(effects);

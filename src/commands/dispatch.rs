@@ -169,7 +169,10 @@ pub fn call(ctx: &mut Ctx, entry: Entry, args: &[Bytes]) -> Reply {
     let dirty_before = ctx.store.dirty;
     let effects_before = ctx.effects.len();
     let argv_mem = std::mem::replace(&mut ctx.client.argv_mem, args.iter().map(|a| a.len()).sum());
+    // A nested call (EXEC, a script's redis.call) keeps its own list.
+    let outer_modified = ctx.modified.take();
     let result = (entry.cmd.handler)(ctx, args);
+    let modified = std::mem::replace(&mut ctx.modified, outer_modified);
     ctx.client.argv_mem = argv_mem;
     // A write that changed the keyspace replicates as itself unless its handler
     // recorded a different effect (Redis's propagation rule: `server.dirty` moved).
@@ -182,14 +185,15 @@ pub fn call(ctx: &mut Ctx, entry: Entry, args: &[Bytes]) -> Reply {
     }
     // A write that changed the keyspace invalidates the WATCHes on its keys and the
     // tracking clients caching them (Redis's `signalModifiedKey`).
-    if (!ctx.store.watch.is_empty() || !ctx.store.tracking.is_empty())
-        && entry.cmd.has(flags::WRITE)
-        && ctx.store.dirty != dirty_before
-    {
-        let db = ctx.client.db;
-        for i in entry.cmd.key_positions(args) {
-            ctx.store.key_modified(db, &args[i], ctx.client.id);
-        }
+    if entry.cmd.has(flags::WRITE) && ctx.store.dirty != dirty_before {
+        signal_modified(
+            ctx.store,
+            ctx.client.db,
+            ctx.client.id,
+            entry,
+            args,
+            modified,
+        );
     }
     // Keys created or expired and not yet announced by one of the command's own
     // events (a read that expired a key).
@@ -226,6 +230,33 @@ pub fn call(ctx: &mut Ctx, entry: Entry, args: &[Bytes]) -> Reply {
         Err(e) => {
             ctx.store.cmd_stats[entry.id].failed += 1;
             error_reply(ctx, e)
+        }
+    }
+}
+
+/// Signals the keys a write changed to WATCH and client tracking: those its handler
+/// recorded ([`Ctx::modified`]), else those its key specs say it writes.
+pub(super) fn signal_modified(
+    store: &mut crate::store::Store,
+    db: usize,
+    by: u64,
+    entry: Entry,
+    args: &[Bytes],
+    modified: Option<Vec<Bytes>>,
+) {
+    if store.watch.is_empty() && store.tracking.is_empty() {
+        return;
+    }
+    match modified {
+        Some(keys) => {
+            for k in &keys {
+                store.key_modified(db, k, by);
+            }
+        }
+        None => {
+            for i in entry.cmd.written_key_positions(args) {
+                store.key_modified(db, &args[i], by);
+            }
         }
     }
 }

@@ -121,6 +121,7 @@ fn del(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
         db.expire_if_needed(key, now);
         if db.remove(key).is_some() {
             n += 1;
+            ctx.modified(key);
             ctx.notify(ev::GENERIC, "del", key);
         }
     }

@@ -247,7 +247,7 @@ fn rpushx(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
 /// it when emptied, with one lookup of the key.
 fn pop_n(
     ctx: &mut Ctx,
-    key: &[u8],
+    key: &Bytes,
     end: End,
     count: usize,
 ) -> Result<Option<Vec<Bytes>>, CmdError> {
@@ -262,7 +262,7 @@ fn pop_n(
 }
 
 /// [`pop_n`] of one element, without the vector.
-fn pop_one(ctx: &mut Ctx, key: &[u8], end: End) -> Result<Option<Option<Bytes>>, CmdError> {
+fn pop_one(ctx: &mut Ctx, key: &Bytes, end: End) -> Result<Option<Option<Bytes>>, CmdError> {
     let Some(list) = write_list(ctx, key)? else {
         return Ok(None);
     };
@@ -274,9 +274,10 @@ fn pop_one(ctx: &mut Ctx, key: &[u8], end: End) -> Result<Option<Option<Bytes>>,
 
 /// What follows popping `n` elements from `key`: dirty, the event, and the key's
 /// deletion once `emptied`.
-fn popped(ctx: &mut Ctx, key: &[u8], end: End, n: usize, emptied: bool) {
+fn popped(ctx: &mut Ctx, key: &Bytes, end: End, n: usize, emptied: bool) {
     ctx.store.dirty += n as u64;
     if n > 0 {
+        ctx.modified(key);
         ctx.notify(ev::LIST, pop_event(end), key);
     }
     if emptied {
@@ -535,6 +536,9 @@ fn move_generic(
     if let Some(l) = write_list(ctx, dst)? {
         l.push(to, v.clone());
     }
+    // Redis signals the destination before the source.
+    ctx.modified(dst);
+    ctx.modified(src);
     ctx.notify(ev::LIST, push_event(to), dst);
     ctx.signal_ready(dst);
     ctx.notify(ev::LIST, pop_event(from), src);

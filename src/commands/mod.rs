@@ -88,6 +88,10 @@ pub struct Ctx<'a> {
     /// Set by DEBUG SLEEP: how long the connection will hold the reply, counted as
     /// the command's duration (see `dispatch::call`).
     pub slept_usec: u64,
+    /// The keys the running write changed, when its handler knows better than its
+    /// key specs (DEL of some missing keys, LMPOP popping from one of several
+    /// keys, LMOVE signalling its destination first): see [`Ctx::modified`].
+    pub modified: Option<Vec<Bytes>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -117,7 +121,15 @@ impl<'a> Ctx<'a> {
             in_exec: false,
             in_script: false,
             slept_usec: 0,
+            modified: None,
         }
+    }
+
+    /// Records that the running command changed `key`. Once a handler records one
+    /// key, only the recorded keys are signalled to WATCH and client tracking
+    /// (Redis's `signalModifiedKey` calls), in the order recorded.
+    pub fn modified(&mut self, key: &Bytes) {
+        self.modified.get_or_insert_with(Vec::new).push(key.clone());
     }
 
     /// Tells blocked clients waiting on `key` (in the selected database) that it may

@@ -309,15 +309,20 @@ fn script_debug(_ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
 }
 
 /// Answers a command that arrives while a script has run past
-/// `busy-reply-threshold` (the store lock is held by the script): SCRIPT KILL and
-/// SHUTDOWN NOSAVE act on `busy`; everything else gets BUSY.
-pub fn while_busy(busy: &Busy, args: &[Bytes], now_ms: u64) -> (Reply, Option<Action>) {
+/// `busy-reply-threshold` (the store lock is held by the script), as Redis 7.0's
+/// `processCommand`: unknown commands and bad arities get their usual errors, SCRIPT
+/// KILL and SHUTDOWN NOSAVE act on `busy`, commands without the ALLOW_BUSY flag get
+/// BUSY, and `None` means the command is ALLOW_BUSY but needs the store (HELLO,
+/// AUTH, MULTI, WATCH...): the connection waits for the lock to run it.
+pub fn while_busy(busy: &Busy, args: &[Bytes], now_ms: u64) -> Option<(Reply, Option<Action>)> {
     const BUSY: &str =
         "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
-    let Ok(entry) = resolve(args) else {
-        return (Reply::error(BUSY), None);
+    // Unknown commands and wrong arities are refused as usual, before BUSY.
+    let entry = match resolve(args) {
+        Ok(entry) => entry,
+        Err(e) => return Some((Reply::Error(e.text()), None)),
     };
-    match entry.full_name {
+    Some(match entry.full_name {
         "script|kill" => match busy.kill(now_ms) {
             Kill::Killed => (Reply::OK, None),
             Kill::NotBusy => (Reply::error(NOTBUSY), None),
@@ -328,10 +333,21 @@ pub fn while_busy(busy: &Busy, args: &[Bytes], now_ms: u64) -> (Reply, Option<Ac
                 None,
             ),
         },
-        "shutdown" if args[1..].iter().any(|a| is_kw(a, "nosave")) => {
+        "shutdown" if args.len() == 2 && is_kw(&args[1], "nosave") => {
             busy.force_kill();
             (Reply::None, Some(Action::Shutdown))
         }
+        "shutdown" if args.len() > 2 => (Reply::Error(CmdError::Syntax.text()), None),
+        "shutdown" => (Reply::error(BUSY), None),
+        // EXEC is not ALLOW_BUSY; Redis's rejectCommand aborts the transaction with
+        // the rejection as the reason (the caller leaves MULTI).
+        "exec" => (
+            Reply::Error(format!("EXECABORT Transaction discarded because of: {BUSY}")),
+            None,
+        ),
+        // The other ALLOW_BUSY commands (HELLO, AUTH, MULTI, WATCH, RESET...)
+        // need the client's state or the store: they wait for the script to end.
+        _ if entry.cmd.has(ALLOW_BUSY) => return None,
         _ => (Reply::error(BUSY), None),
-    }
+    })
 }

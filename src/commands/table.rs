@@ -473,6 +473,45 @@ impl Command {
         Some(out)
     }
 
+    /// The argument positions of the keys a write that changed the keyspace may
+    /// have written: its keys minus those of read-only (`RO`) key specs, so that
+    /// SUNIONSTORE, COPY or BITOP signal only their destination to WATCH and
+    /// client tracking, as Redis's `signalModifiedKey` does. A spec that cannot be
+    /// followed (SORT's STORE) falls back to every key.
+    pub fn written_key_positions(&self, args: &[Bytes]) -> Vec<usize> {
+        if self.key_specs.is_empty() {
+            if self.key_flags.contains(&"RO") {
+                return Vec::new();
+            }
+            return self.key_positions(args);
+        }
+        let mut out = Vec::new();
+        for spec in self.key_specs {
+            if spec.flags.contains(&"RO") {
+                continue;
+            }
+            match spec.positions(args) {
+                Ok(Some(keys)) => out.extend(keys),
+                Ok(None) => {}
+                Err(()) => {
+                    let read_only: Vec<usize> = self
+                        .key_specs
+                        .iter()
+                        .filter(|s| s.flags.contains(&"RO"))
+                        .filter_map(|s| s.positions(args).ok().flatten())
+                        .flatten()
+                        .collect();
+                    return self
+                        .key_positions(args)
+                        .into_iter()
+                        .filter(|i| !read_only.contains(i))
+                        .collect();
+                }
+            }
+        }
+        out
+    }
+
     /// The argument positions of the keys in `args` (COMMAND GETKEYS, routing).
     pub fn key_positions(&self, args: &[Bytes]) -> Vec<usize> {
         if let Some(f) = self.key_finder {

@@ -993,6 +993,7 @@ pub(super) fn zpop_generic(
         return Ok(Reply::Array(Vec::new()));
     }
     if !popped.is_empty() {
+        ctx.modified(key);
         ctx.notify(ev::ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
     }
     if emptied {

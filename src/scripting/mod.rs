@@ -8,9 +8,9 @@
 //!
 //! * Sandbox: the base, table, string, math and coroutine libraries, minus what Redis
 //!   7.0 removes (`print`, `setfenv`, `require`, `loadfile`, `dofile`, `os`, `io`,
-//!   `debug`...). The global table refuses new names ("Attempt to modify a readonly
-//!   table") and unknown reads ("Script attempted to access nonexistent global
-//!   variable"); the library tables are read-only proxies.
+//!   `debug`...). Globals and library tables are read-only, existing names included
+//!   ("Attempt to modify a readonly table"), and unknown reads fail ("Script
+//!   attempted to access nonexistent global variable"): see `sandbox`.
 //! * Errors: whatever a script raises is turned, as Redis's `__redis__err__handler`
 //!   does, into a table `{err=..., source=..., line=...}` whose reply is
 //!   `<err> script: <sha>, on <source>:<line>.`.
@@ -24,6 +24,7 @@ mod cjson;
 mod cmsgpack;
 mod convert;
 mod rand48;
+mod sandbox;
 mod structlib;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
@@ -190,6 +191,9 @@ pub type LoadError = String;
 pub struct Vm {
     lua: Lua,
     globals: Table,
+    /// The scripts' environment (`_G` as they see it): empty, reading through to
+    /// `globals` and refusing assignments.
+    env: Table,
     redis: Table,
     xpcall: Function,
     handler: Function,
@@ -210,6 +214,9 @@ impl Vm {
             LuaOptions::new(),
         )?;
         let globals = lua.globals();
+        // The sandbox needs `setfenv` to give `loadstring`'s chunks the scripts'
+        // environment; scripts themselves never see it.
+        let setfenv = globals.raw_get::<Function>("setfenv")?;
         for name in [
             "print", "setfenv", "getfenv", "require", "module", "newproxy", "loadfile", "dofile",
             "package", "os", "io", "debug",
@@ -224,46 +231,11 @@ impl Vm {
         globals.raw_set("cmsgpack", cmsgpack::table(&lua)?)?;
         globals.raw_set("struct", structlib::table(&lua)?)?;
         globals.raw_set("bit", bit::table(&lua)?)?;
-        // The Lua part of the sandbox: redis.call/pcall raise or return the error
-        // tables Redis's do, library tables become read-only proxies, and the global
-        // table refuses new names and unknown reads.
-        lua.load(
-            r#"
-local G, error, setmetatable, realpcall, conv = ...
-local function fix(ok, ...)
-  if ok then return ok, ... end
-  return ok, conv((...))
-end
-G.pcall = function(f, ...) return fix(realpcall(f, ...)) end
-local function readonly(t)
-  return setmetatable({}, {
-    __index = t,
-    __newindex = function() error("Attempt to modify a readonly table", 2) end,
-    __metatable = false,
-  })
-end
-for _, name in ipairs({"redis", "cjson", "cmsgpack", "struct", "bit", "string", "math", "table", "coroutine"}) do
-  G[name] = readonly(G[name])
-end
-setmetatable(G, {
-  __index = function(_, k)
-    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
-  end,
-  __newindex = function() error("Attempt to modify a readonly table", 2) end,
-  __metatable = false,
-})
-"#,
-        )
-        .set_name(INTERNAL)
-        .call::<()>((
-            globals.clone(),
-            globals.raw_get::<Function>("error")?,
-            globals.raw_get::<Function>("setmetatable")?,
-            globals.raw_get::<Function>("pcall")?,
-            lua.create_function(|lua, v: Value| caught_error(lua, v))?,
-        ))?;
-        let xpcall = globals.raw_get::<Function>("xpcall")?;
         let handler = lua.create_function(error_handler)?;
+        globals.raw_set("__redis__err__handler", handler.clone())?;
+        let conv = lua.create_function(|lua, v: Value| caught_error(lua, v))?;
+        let env = sandbox::install(&lua, &globals, setfenv, conv)?;
+        let xpcall = globals.raw_get::<Function>("xpcall")?;
         let hook_busy = busy;
         lua.set_hook(
             HookTriggers::new().every_nth_instruction(1000),
@@ -278,6 +250,7 @@ setmetatable(G, {
         Ok(Vm {
             lua,
             globals,
+            env,
             redis,
             xpcall,
             handler,
@@ -297,6 +270,7 @@ setmetatable(G, {
             .lua
             .load(code.as_ref())
             .set_name(USER_SCRIPT)
+            .set_environment(self.env.clone())
             .into_function()
             .map_err(|e| {
                 format!(
@@ -432,12 +406,18 @@ pub(crate) fn lua_error(lua: &Lua, msg: impl std::fmt::Display) -> mlua::Error {
 }
 
 /// `bad argument #n to 'f' (msg)`, as `luaL_argerror`.
+/// The function is named `'?'` when its caller is not Lua code (`pcall(f)`), as
+/// Lua names functions from the calling instruction.
 pub(crate) fn arg_error(lua: &Lua, n: usize, f: &str, msg: &str) -> mlua::Error {
+    let from_lua = lua
+        .inspect_stack(1, |d| d.source().what != "C")
+        .unwrap_or(false);
+    let f = if from_lua { f } else { "?" };
     lua_error(lua, format!("bad argument #{n} to '{f}' ({msg})"))
 }
 
 /// The text of an error as Lua would print it (without mlua's traceback).
-fn error_message(e: &mlua::Error) -> String {
+pub(super) fn error_message(e: &mlua::Error) -> String {
     match e {
         mlua::Error::CallbackError { cause, .. } => error_message(cause),
         mlua::Error::WithContext { cause, .. } => error_message(cause),

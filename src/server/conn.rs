@@ -63,6 +63,17 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
     // Published messages for this client arrive here (see `store::pubsub`).
     let (outbox, mut pushes) = Outbox::new();
     let queued = outbox.queued.clone();
+    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut dec = Decoder::default();
+    let mut pending: VecDeque<Vec<Bytes>> = VecDeque::new();
+    // A connection opened while a script is busy is answered (BUSY, SCRIPT KILL...)
+    // before it can even be registered, as Redis answers it from inside the script.
+    let busy_at_connect = shared.lock_or_busy().await.is_none();
+    if busy_at_connect
+        && !answer_unregistered(&mut stream, &shared, &mut rbuf, &mut dec, &mut pending).await
+    {
+        return;
+    }
     let (client, kill, max_bulk) = {
         let mut store = shared.lock_store().await;
         store.stats.total_connections += 1;
@@ -93,11 +104,8 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
     let mut stop = Stop::new(kill.clone(), shared.shutdown.subscribe());
     // The idle wait polls the pub/sub queue only after a message woke it.
     let push_gate = Gate::default();
-    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
     // The replies of a batch, kept for the next one (see `write_segments`).
     let mut wbuf = BytesMut::new();
-    let mut dec = Decoder::default();
-    let mut pending: VecDeque<Vec<Bytes>> = VecDeque::new();
     let mut read_bytes = 0u64;
     let mut max_bulk = max_bulk;
     'conn: loop {
@@ -117,16 +125,24 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
             }
         }
         while !pending.is_empty() {
-            let Some(store) = shared.lock_or_busy().await else {
+            let store = 'lock: {
+                if let Some(store) = shared.lock_or_busy().await {
+                    break 'lock store;
+                }
                 // A script has run past busy-reply-threshold and holds the lock.
-                let (out, shutdown_now) = busy_replies(&shared, client.proto, &mut pending);
+                let (out, shutdown_now) =
+                    busy_replies(&shared, client.proto, &mut pending, Some(&mut client));
                 if stream.write_all(&out).await.is_err() || shutdown_now {
                     if shutdown_now {
                         shared.trigger_shutdown();
                     }
                     break 'conn;
                 }
-                continue;
+                if pending.is_empty() {
+                    continue 'conn;
+                }
+                // The next command needs the store: wait for the script.
+                shared.lock_store().await
             };
             let batch = Batch {
                 shared: &shared,
@@ -475,20 +491,80 @@ impl Pushes<'_> {
 /// Answers the queued requests while a busy script holds the store lock (see
 /// `commands::scripting::while_busy`). Returns the replies and whether the server
 /// must shut down (SHUTDOWN NOSAVE).
+/// Stops at the first command that must wait for the store (left in `pending`).
+/// Inside MULTI a refused command dooms the transaction, as any refused command.
 fn busy_replies(
     shared: &Shared,
     proto: u8,
     pending: &mut VecDeque<Vec<Bytes>>,
+    mut client: Option<&mut Client>,
 ) -> (BytesMut, bool) {
     let mut out = BytesMut::new();
     while let Some(args) = pending.pop_front() {
-        let (reply, action) = while_busy(&shared.busy, &args, unix_ms());
+        let Some((reply, action)) = while_busy(&shared.busy, &args, unix_ms()) else {
+            pending.push_front(args);
+            break;
+        };
+        if let Some(c) = client.as_deref_mut() {
+            if args[0].eq_ignore_ascii_case(b"exec") {
+                // Refused EXEC ends the transaction (the watched keys stay until
+                // the next EXEC/UNWATCH, which need the store).
+                c.multi = None;
+                c.multi_error = false;
+            } else if c.multi.is_some() && matches!(reply, Reply::Error(_)) {
+                c.multi_error = true;
+            }
+        }
         encode(&reply, proto, &mut out);
         if matches!(action, Some(Action::Shutdown)) {
             return (out, true);
         }
     }
     (out, false)
+}
+
+/// Serves a connection accepted while a busy script holds the store lock: reads its
+/// requests and answers them with [`busy_replies`] until the script ends or a
+/// request needs the store (left in `pending` for the connection to run once it is
+/// registered). `false`: the connection closed, or SHUTDOWN NOSAVE stopped the
+/// server.
+async fn answer_unregistered(
+    stream: &mut TcpStream,
+    shared: &Shared,
+    rbuf: &mut BytesMut,
+    dec: &mut Decoder,
+    pending: &mut VecDeque<Vec<Bytes>>,
+) -> bool {
+    let limits = Limits {
+        max_bulk_len: 512 * 1024 * 1024,
+        authenticated: false,
+    };
+    loop {
+        while let Ok(Some(cmd)) = parse_request(dec, rbuf, &limits) {
+            pending.push_back(cmd);
+        }
+        // The script may have ended while this connection waited for input.
+        if !shared.busy.running() {
+            return true;
+        }
+        if !pending.is_empty() {
+            let (out, shutdown_now) = busy_replies(shared, 2, pending, None);
+            if stream.write_all(&out).await.is_err() || shutdown_now {
+                if shutdown_now {
+                    shared.trigger_shutdown();
+                }
+                return false;
+            }
+            if !pending.is_empty() {
+                return true;
+            }
+        }
+        let read =
+            tokio::time::timeout(std::time::Duration::from_millis(10), stream.read_buf(rbuf));
+        if let Ok(Ok(0) | Err(_)) = read.await {
+            return false;
+        }
+    }
 }
 
 /// The queued requests of one connection, run under one store lock.
