@@ -58,8 +58,11 @@ pub fn resolve(args: &[Bytes]) -> Result<Entry, CmdError> {
     if entry.cmd.subcommands.is_empty() {
         return check_arity(entry, args.len());
     }
+    // As in Redis's `lookupCommand`, a container named alone is checked against its
+    // own arity: plain `COMMAND` (arity -1) lists the table, plain `CONFIG` (-2) is
+    // a wrong-arity error.
     if args.len() < 2 {
-        return Err(CmdError::WrongArity(entry.full_name.to_string()));
+        return check_arity(entry, args.len());
     }
     match t.lookup_sub(entry, &args[1]) {
         Some(sub) => check_arity(sub, args.len()),
@@ -546,6 +549,15 @@ mod tests {
             "a".repeat(128)
         );
         assert_eq!(e, expected);
+    }
+
+    #[test]
+    fn a_container_alone_is_checked_against_its_own_arity() {
+        assert!(resolve(&[Bytes::from_static(b"COMMAND")]).is_ok());
+        assert_eq!(
+            err(&[b"CLIENT"]),
+            "ERR wrong number of arguments for 'client' command"
+        );
     }
 
     #[test]
