@@ -30,3 +30,19 @@ used_memory() {
 }
 mib() { python3 -c "print(f'{$1/1048576:.1f}')"; }
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
+
+# start_pair: redis-server and $REDMITE_BIN side by side on free loopback ports
+# ($redis_port, $redmite_port), both answering PING, then the run's header lines.
+start_pair() {
+    redis_port=$(free_port)
+    redis-server --save '' --appendonly no --bind 127.0.0.1 --port "$redis_port" >"$work/redis.log" 2>&1 &
+    pids+=($!)
+    redmite_port=$(free_port)
+    "$REDMITE_BIN" --port "$redmite_port" --bind 127.0.0.1 >"$work/redmite.log" 2>&1 &
+    pids+=($!)
+    wait_ping "$redis_port"
+    wait_ping "$redmite_port"
+
+    echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(redis-server --version | cut -d' ' -f1-3)"
+    echo "# load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+}

@@ -25,17 +25,7 @@ NAMES=(publish_nosub publish_sub evalsha)
 # shellcheck source=bench/lib.sh
 source bench/lib.sh # the scripts run from the repository root (cd above)
 
-redis_port=$(free_port)
-redis-server --save '' --appendonly no --bind 127.0.0.1 --port "$redis_port" >"$work/redis.log" 2>&1 &
-pids+=($!)
-redmite_port=$(free_port)
-"$REDMITE_BIN" --port "$redmite_port" --bind 127.0.0.1 >"$work/redmite.log" 2>&1 &
-pids+=($!)
-wait_ping "$redis_port"
-wait_ping "$redmite_port"
-
-echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(redis-server --version | cut -d' ' -f1-3)"
-echo "# load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+start_pair
 
 # One figure from `redis-benchmark -q` running one command ("CMD ...: N requests
 # per second, ..." — the last such line).

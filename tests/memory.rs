@@ -9,55 +9,7 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-use common::{free_port, poll_until, Server};
-
-/// A `redis-server` on a free port, killed on drop.
-struct Oracle {
-    child: Child,
-    client: redis::Client,
-}
-
-impl Oracle {
-    fn start() -> Oracle {
-        let port = free_port();
-        let child = Command::new("redis-server")
-            .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
-            .args(["--port", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server (the oracle, 7.0) must be installed for this test");
-        let client =
-            redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("a valid redis URL");
-        let oracle = Oracle { child, client };
-        let up = poll_until(Duration::from_secs(20), || {
-            oracle
-                .client
-                .get_connection()
-                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
-                .is_ok()
-        });
-        assert!(up, "redis-server did not answer PING");
-        oracle
-    }
-
-    fn conn(&self) -> redis::Connection {
-        self.client
-            .get_connection()
-            .expect("connect to redis-server")
-    }
-}
-
-impl Drop for Oracle {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{Oracle, Server};
 
 /// Runs the same commands on both servers.
 fn both(conns: &mut [&mut redis::Connection; 2], cmds: &[Vec<String>]) {

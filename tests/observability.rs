@@ -12,44 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{free_port, poll_until, Raw, Server};
-
-/// A `redis-server` on a free port, killed on drop.
-struct Oracle {
-    child: Child,
-    port: u16,
-}
-
-impl Oracle {
-    fn start() -> Oracle {
-        let port = free_port();
-        let child = Command::new("redis-server")
-            .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
-            .args(["--port", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server (the oracle, 7.0) must be installed for this test");
-        let oracle = Oracle { child, port };
-        let up = poll_until(Duration::from_secs(20), || {
-            std::net::TcpStream::connect(oracle.addr()).is_ok()
-        });
-        assert!(up, "redis-server did not accept connections");
-        oracle
-    }
-
-    fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
-    }
-}
-
-impl Drop for Oracle {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{poll_until, Oracle, Raw, Server};
 
 /// A child process killed (and reaped) on drop, for redis-cli runs that never end.
 struct Killed(Child);

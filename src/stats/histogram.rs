@@ -58,6 +58,24 @@ fn upper_bound(i: usize) -> u64 {
         .map_or(u64::MAX, |e| e - 1)
 }
 
+/// The value at quantile `q` of bucket `counts`: the upper bound of the bucket holding
+/// that rank, never above `max`; 0 when empty.
+fn quantile(counts: &[u64], max: u64, q: f64) -> u64 {
+    let total: u64 = counts.iter().sum();
+    if total == 0 {
+        return 0;
+    }
+    let rank = ((total as f64) * q).ceil().max(1.0) as u64;
+    let mut seen = 0;
+    for (i, c) in counts.iter().enumerate() {
+        seen += c;
+        if seen >= rank {
+            return upper_bound(i).min(max);
+        }
+    }
+    max
+}
+
 impl std::fmt::Debug for Histogram {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Histogram({:?})", self.summary())
@@ -115,27 +133,9 @@ impl Histogram {
     /// A snapshot. Concurrent recording may make it slightly inconsistent (a count
     /// without its bucket yet); percentiles are computed from the buckets alone.
     pub fn summary(&self) -> Summary {
-        let counts: Vec<u64> = self
-            .buckets
-            .iter()
-            .map(|b| b.load(Ordering::Relaxed))
-            .collect();
-        let total: u64 = counts.iter().sum();
+        let counts = self.counts();
         let max = self.max.load(Ordering::Relaxed);
-        let pct = |q: f64| -> u64 {
-            if total == 0 {
-                return 0;
-            }
-            let rank = ((total as f64) * q).ceil().max(1.0) as u64;
-            let mut seen = 0;
-            for (i, c) in counts.iter().enumerate() {
-                seen += c;
-                if seen >= rank {
-                    return upper_bound(i).min(max);
-                }
-            }
-            max
-        };
+        let pct = |q: f64| quantile(&counts, max, q);
         let count = self.count.load(Ordering::Relaxed);
         let sum = self.sum.load(Ordering::Relaxed);
         Summary {
@@ -153,25 +153,14 @@ impl Histogram {
     /// The value at quantile `q` (0..=1), as [`Histogram::summary`] computes its
     /// percentiles (a bucket's upper bound, never above the maximum); 0 when empty.
     pub fn percentile(&self, q: f64) -> u64 {
-        let counts: Vec<u64> = self
-            .buckets
+        quantile(&self.counts(), self.max.load(Ordering::Relaxed), q)
+    }
+
+    fn counts(&self) -> Vec<u64> {
+        self.buckets
             .iter()
             .map(|b| b.load(Ordering::Relaxed))
-            .collect();
-        let total: u64 = counts.iter().sum();
-        let max = self.max.load(Ordering::Relaxed);
-        if total == 0 {
-            return 0;
-        }
-        let rank = ((total as f64) * q).ceil().max(1.0) as u64;
-        let mut seen = 0;
-        for (i, c) in counts.iter().enumerate() {
-            seen += c;
-            if seen >= rank {
-                return upper_bound(i).min(max);
-            }
-        }
-        max
+            .collect()
     }
 
     /// Cumulative counts at each of `bounds` (Prometheus `le` buckets), computed from

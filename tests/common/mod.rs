@@ -187,6 +187,61 @@ impl Drop for Server {
     }
 }
 
+/// A real `redis-server` 7.0 (the oracle) on a free loopback port, killed on drop:
+/// the tests that compare redmite with Redis start one each.
+pub struct Oracle {
+    child: Child,
+    port: u16,
+    client: redis::Client,
+}
+
+impl Oracle {
+    pub fn start() -> Oracle {
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
+            .args(["--port", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server (the oracle, 7.0) must be installed for this test");
+        let client =
+            redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("a valid redis URL");
+        let oracle = Oracle {
+            child,
+            port,
+            client,
+        };
+        let up = poll_until(START_DEADLINE, || {
+            oracle
+                .client
+                .get_connection()
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+                .is_ok()
+        });
+        assert!(up, "redis-server did not answer PING");
+        oracle
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    pub fn conn(&self) -> redis::Connection {
+        self.client
+            .get_connection()
+            .expect("connect to redis-server")
+    }
+}
+
+impl Drop for Oracle {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Asks the kernel for a free loopback port. Another process could take it before the
 /// server binds it; [`Server::start`] retries in that case.
 pub fn free_port() -> u16 {
