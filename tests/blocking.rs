@@ -2,44 +2,28 @@
 //! serving, timeouts, wake-ups from other connections, BLMOVE chains, CLIENT KILL,
 //! CLIENT UNBLOCK, disconnects, and INFO's `blocked_clients`.
 //!
-//! The helper below is small on purpose (a raw RESP socket and a process killed on
-//! drop); it can give way to the shared `tests/common` helper once that is merged.
+//! The server is the shared `tests/common` one; the raw connection below returns
+//! replies as text, which keeps the expected frames readable.
 //! Nothing sleeps to synchronise: each test polls INFO until its clients are blocked.
 
+mod common;
+
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-/// A `redmite` process on a free loopback port, killed on drop.
-struct Server {
-    child: Child,
-    port: u16,
-}
+use common::poll_until;
+
+/// The shared test server, with the raw connection this file's tests speak.
+struct Server(common::Server);
 
 impl Server {
     fn start() -> Server {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("free port");
-        let child = Command::new(env!("CARGO_BIN_EXE_redmite"))
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--dyn-listen", "none", "--stats-listen", "none"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redmite");
-        let server = Server { child, port };
-        let up = poll_until(Duration::from_secs(10), || {
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        assert!(up, "redmite did not start listening");
-        server
+        Server(common::Server::start(&[]))
     }
 
     fn conn(&self) -> Conn {
-        Conn::connect(self.port)
+        Conn::connect(self.0.port())
     }
 
     /// Waits until INFO reports `n` blocked clients.
@@ -51,26 +35,6 @@ impl Server {
             last == n
         });
         assert!(ok, "blocked_clients is {last}, expected {n}");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn poll_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
     }
 }
 

@@ -242,11 +242,28 @@ impl Drop for Oracle {
     }
 }
 
-/// Asks the kernel for a free loopback port. Another process could take it before the
-/// server binds it; [`Server::start`] retries in that case.
+/// A loopback port nobody is listening on, for a server this process starts.
+///
+/// The kernel's `bind(0)` hands out ports from the ephemeral range, the same range every
+/// outgoing client socket takes its local port from; a test's client could then hold the
+/// port the server is about to bind. So ports come from below that range (Linux starts it
+/// at 32768), from a per-process counter seeded by the pid so that two test binaries run
+/// at once rarely meet, and each is checked by binding it. [`Server::start`] still retries
+/// if another process takes the port first.
 pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local address").port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id().wrapping_mul(7919);
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (FIRST + seed.wrapping_add(n) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {FIRST}..{}", FIRST + SPAN);
 }
 
 /// Polls `cond` every 10 ms until it holds or `timeout` passes; returns whether it held.
