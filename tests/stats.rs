@@ -785,7 +785,8 @@ fn the_endpoint_survives_bad_requests_slow_clients_and_many_scrapes() {
     }
     assert_eq!(cmd(&nodes.nodes[0].client, &["PING"]), "+PONG");
     for (i, c) in conns.iter_mut().enumerate() {
-        let (status, _, body) = read_response(c).expect("scrape answered");
+        let (status, _, body) =
+            read_response(c).unwrap_or_else(|e| panic!("scrape {i} answered: {e}"));
         assert_eq!(status, 200);
         if i % 2 == 0 {
             parse_prometheus(&body).expect("valid metrics");

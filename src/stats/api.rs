@@ -89,7 +89,7 @@ impl Node {
             ["metrics"] => Response {
                 status: 200,
                 content_type: PROMETHEUS,
-                body: super::prometheus::render(self),
+                body: super::prometheus::scrape(self),
             },
             ["historeset"] => {
                 metrics().reset_histograms();

@@ -8,6 +8,9 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 use crate::cluster::quorum::Level;
 use crate::peer::link::Link;
@@ -199,8 +202,57 @@ const PEER_FAMILIES: &[(&str, &str, &str, PeerValue)] = &[
     ),
 ];
 
+/// How many `/metrics` bodies a second are always rendered afresh.
+const FRESH_PER_SECOND: u32 = 10;
+/// How old a body may be when it is reused past that rate.
+const REUSE_FOR: Duration = Duration::from_millis(100);
+
+/// When the renders of the current one-second window began, how many there were, and
+/// the latest body.
+struct Renders {
+    window: Instant,
+    count: u32,
+    last: Option<(Instant, String)>,
+}
+
+static RENDERS: Mutex<Option<Renders>> = Mutex::new(None);
+
+/// The `/metrics` body for one scrape. Rendering takes the store lock for the whole
+/// `INFO all` text, so a storm of scrapes (1,000 scrapers a second) would hold it a tenth
+/// of the time and show in the client port's latency. Past [`FRESH_PER_SECOND`] renders
+/// in a second, a body at most [`REUSE_FOR`] old is served again; below that rate (one
+/// Prometheus, a person, a test) every scrape sees live figures.
+pub fn scrape(node: &Node) -> String {
+    let now = Instant::now();
+    {
+        let mut guard = RENDERS.lock();
+        let r = guard.get_or_insert(Renders {
+            window: now,
+            count: 0,
+            last: None,
+        });
+        if now.duration_since(r.window) >= Duration::from_secs(1) {
+            r.window = now;
+            r.count = 0;
+        }
+        if r.count >= FRESH_PER_SECOND {
+            if let Some((at, body)) = &r.last {
+                if now.duration_since(*at) < REUSE_FOR {
+                    return body.clone();
+                }
+            }
+        }
+        r.count += 1;
+    }
+    let body = render(node);
+    if let Some(r) = RENDERS.lock().as_mut() {
+        r.last = Some((now, body.clone()));
+    }
+    body
+}
+
 /// The whole `/metrics` body.
-pub fn render(node: &Node) -> String {
+fn render(node: &Node) -> String {
     let current = node.shared.cluster();
     let cluster = current.as_deref();
     let (info, snap) = {
