@@ -200,11 +200,23 @@ async fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("no address for '{host}'"))
 }
 
-async fn bind(host: &str, port: u16, what: &str) -> anyhow::Result<TcpListener> {
+/// Listens on `host:port` with Redis's `tcp-backlog` as the accept queue's length (the
+/// kernel caps it at `net.core.somaxconn`). tokio's own `bind` asks for 128, and a burst
+/// of connections past that (1,000 scrapers starting at once, a client pool opening)
+/// waits for SYN retransmits a second at a time.
+async fn bind(host: &str, port: u16, what: &str, backlog: u32) -> anyhow::Result<TcpListener> {
     let addr = resolve(host, port).await?;
-    let listener = TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen for {what} on {addr}"))?;
+    let listen = || -> std::io::Result<TcpListener> {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(backlog)
+    };
+    let listener = listen().with_context(|| format!("cannot listen for {what} on {addr}"))?;
     info!("listening for {what} on {}", listener.local_addr()?);
     Ok(listener)
 }
@@ -217,6 +229,7 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let mut listeners = Vec::new();
     let mut cluster = None;
+    let backlog = params.get_int("tcp-backlog").clamp(1, i64::from(u32::MAX)) as u32;
     match &dyno {
         Some(cfg) => {
             let incarnation: u32 = rand::random();
@@ -243,20 +256,21 @@ async fn serve(
                     &listen.host,
                     params.port_override.unwrap_or(listen.port),
                     "clients",
+                    backlog,
                 )
                 .await?,
                 Role::Client,
             ));
             if ports.peer {
                 listeners.push((
-                    bind(&cfg.dyn_listen.host, cfg.dyn_listen.port, "peers").await?,
+                    bind(&cfg.dyn_listen.host, cfg.dyn_listen.port, "peers", backlog).await?,
                     Role::Peer,
                 ));
             }
             if let (true, crate::config::Listen::Tcp(hp)) = (ports.datastore, &cfg.server.endpoint)
             {
                 listeners.push((
-                    bind(&hp.host, hp.port, "local datastore clients").await?,
+                    bind(&hp.host, hp.port, "local datastore clients", backlog).await?,
                     Role::Datastore,
                 ));
             }
@@ -264,7 +278,10 @@ async fn serve(
         None => {
             for host in params.bind.clone() {
                 let host = host.trim_start_matches('-').to_string();
-                listeners.push((bind(&host, params.port, "clients").await?, Role::Client));
+                listeners.push((
+                    bind(&host, params.port, "clients", backlog).await?,
+                    Role::Client,
+                ));
             }
         }
     }
@@ -282,7 +299,7 @@ async fn serve(
         .as_ref()
         .and_then(|cfg| Some((cfg, cfg.stats_listen.as_ref()?)))
     {
-        let listener = bind(&hp.host, hp.port, "stats").await?;
+        let listener = bind(&hp.host, hp.port, "stats", backlog).await?;
         crate::stats::start(listener, shared.clone(), cfg);
     }
     info!(
