@@ -215,6 +215,26 @@ struct Renders {
     last: Option<(Instant, String)>,
 }
 
+impl Renders {
+    /// A body to serve again at `now`, or `None` when this scrape renders (and is
+    /// counted).
+    fn reuse(&mut self, now: Instant) -> Option<String> {
+        if now.duration_since(self.window) >= Duration::from_secs(1) {
+            self.window = now;
+            self.count = 0;
+        }
+        if self.count >= FRESH_PER_SECOND {
+            if let Some((at, body)) = &self.last {
+                if now.duration_since(*at) < REUSE_FOR {
+                    return Some(body.clone());
+                }
+            }
+        }
+        self.count += 1;
+        None
+    }
+}
+
 static RENDERS: Mutex<Option<Renders>> = Mutex::new(None);
 
 /// The `/metrics` body for one scrape. Rendering takes the store lock for the whole
@@ -224,25 +244,16 @@ static RENDERS: Mutex<Option<Renders>> = Mutex::new(None);
 /// Prometheus, a person, a test) every scrape sees live figures.
 pub fn scrape(node: &Node) -> String {
     let now = Instant::now();
-    {
-        let mut guard = RENDERS.lock();
-        let r = guard.get_or_insert(Renders {
+    let reused = RENDERS
+        .lock()
+        .get_or_insert(Renders {
             window: now,
             count: 0,
             last: None,
-        });
-        if now.duration_since(r.window) >= Duration::from_secs(1) {
-            r.window = now;
-            r.count = 0;
-        }
-        if r.count >= FRESH_PER_SECOND {
-            if let Some((at, body)) = &r.last {
-                if now.duration_since(*at) < REUSE_FOR {
-                    return body.clone();
-                }
-            }
-        }
-        r.count += 1;
+        })
+        .reuse(now);
+    if let Some(body) = reused {
+        return body;
     }
     let body = render(node);
     if let Some(r) = RENDERS.lock().as_mut() {
@@ -532,5 +543,34 @@ fn render_redmite(o: &mut Out, node: &Node, snap: &Snapshot) {
     }
     for (dc, lag) in by_dc {
         o.sample("redmite_cross_dc_lag_seconds", &[("dc", dc)], lag);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_are_reused_only_past_the_fresh_rate_and_only_while_young() {
+        let t0 = Instant::now();
+        let mut r = Renders {
+            window: t0,
+            count: 0,
+            last: None,
+        };
+        let ms = |n| t0 + Duration::from_millis(n);
+        // The first FRESH_PER_SECOND scrapes of a second all render.
+        for i in 0..FRESH_PER_SECOND {
+            assert_eq!(r.reuse(ms(u64::from(i))), None);
+            r.last = Some((ms(u64::from(i)), format!("body {i}")));
+        }
+        // Past that rate, the latest body is served while it is younger than REUSE_FOR.
+        assert_eq!(r.reuse(ms(50)), Some("body 9".to_string()));
+        // Too old: the scrape renders again.
+        assert_eq!(r.reuse(ms(9 + 100)), None);
+        r.last = Some((ms(109), "body 10".to_string()));
+        assert_eq!(r.reuse(ms(150)), Some("body 10".to_string()));
+        // A new second starts a new count: live again.
+        assert_eq!(r.reuse(ms(1000)), None);
     }
 }
