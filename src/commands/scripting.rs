@@ -197,18 +197,16 @@ fn run_script(ctx: &mut Ctx, args: &[Bytes], source: Source, ro: bool) -> Result
     ctx.in_exec = true;
     ctx.in_script = true;
     let now_ms = ctx.now_ms;
-    // A script may run for long: the runtime moves this worker's other tasks to
-    // another thread first, so that they (and the BUSY replies) are not stuck
-    // behind it.
-    let reply = tokio::task::block_in_place(|| {
-        vm.run(
-            &sha,
-            &args[3..split],
-            &args[split..],
-            (&busy, now_ms, limit),
-            &mut |cmd, resp| script_call(ctx, &busy, cmd, resp, deny_writes),
-        )
-    });
+    // A script that runs for long moves this worker's other tasks to another thread
+    // from its instruction hook (`Busy::hand_off_if_long`), so that they (and the BUSY
+    // replies) are not stuck behind it.
+    let reply = vm.run(
+        &sha,
+        &args[3..split],
+        &args[split..],
+        (&busy, now_ms, limit),
+        &mut |cmd, resp| script_call(ctx, &busy, cmd, resp, deny_writes),
+    );
     ctx.may_block = may_block;
     ctx.in_exec = in_exec;
     ctx.in_script = in_script;
