@@ -5,10 +5,12 @@ GETting a path once per interval, for a fixed duration (bounded in count and tim
     python3 bench/stats_scrape_load.py HOST:PORT [--conns 1000] [--path /metrics]
         [--interval 1.0] [--seconds 20]
 
-Prints how many scrapes were answered and how many failed."""
+Prints how many scrapes were answered and how many failed. SIGTERM ends the run early
+(each connection stops after its current scrape)."""
 import argparse
 import asyncio
 import random
+import signal
 import time
 
 
@@ -20,7 +22,7 @@ async def scraper(host, port, path, interval, deadline, counts):
         return
     await asyncio.sleep(random.random() * interval)
     try:
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not counts["stop"]:
             writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
             head = await reader.readuntil(b"\r\n\r\n")
             length = 0
@@ -45,7 +47,9 @@ async def main():
     ap.add_argument("--seconds", type=float, default=20.0)
     a = ap.parse_args()
     host, port = a.addr.rsplit(":", 1)
-    counts = {"ok": 0, "failed": 0}
+    counts = {"ok": 0, "failed": 0, "stop": False}
+    asyncio.get_running_loop().add_signal_handler(
+        signal.SIGTERM, lambda: counts.__setitem__("stop", True))
     deadline = time.monotonic() + a.seconds
     await asyncio.gather(*(scraper(host, int(port), a.path, a.interval, deadline, counts)
                            for _ in range(a.conns)))

@@ -300,7 +300,7 @@ async fn serve(
         .and_then(|cfg| Some((cfg, cfg.stats_listen.as_ref()?)))
     {
         let listener = bind(&hp.host, hp.port, "stats", backlog).await?;
-        crate::stats::start(listener, shared.clone(), cfg);
+        crate::stats::start(listener, shared.clone(), cfg)?;
     }
     info!(
         "redmite {} ready to accept connections",

@@ -173,7 +173,19 @@ static MEMBERS: OnceLock<Arc<crate::membership::Membership>> = OnceLock::new();
 
 /// Serves the stats endpoint on `listener` until shutdown, and makes the cluster
 /// visible to INFO.
-pub fn start(listener: tokio::net::TcpListener, shared: Arc<Shared>, cfg: &DynoConfig) {
+///
+/// **Why its own thread.** A storm of scrapes (1,000 a second of 16 KB `/metrics`
+/// bodies) is real work, mostly the kernel's TCP sends. On the client runtime every
+/// scrape would be a task queued on the same workers as the client connections, and a
+/// client request arriving behind it would wait for it. On a thread of its own with a
+/// single-threaded runtime, the stats endpoint competes for CPU like another process
+/// would (the operating system's scheduler shares it), and the client workers never
+/// wake up for a stats socket.
+pub fn start(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    cfg: &DynoConfig,
+) -> anyhow::Result<()> {
     if let Some(c) = &shared.live {
         let _ = CLUSTER.set(c.clone());
     }
@@ -191,7 +203,22 @@ pub fn start(listener: tokio::net::TcpListener, shared: Arc<Shared>, cfg: &DynoC
         datastore,
     });
     let handle = Arc::new(move |r: &http::Request| node.handle(r));
-    tokio::spawn(http::serve(listener, handle, stop));
+    // The socket leaves the client runtime's reactor for the stats thread's own.
+    let listener = listener.into_std()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("redmite-stats".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => http::serve(l, handle, stop).await,
+                    Err(e) => tracing::error!("stats endpoint cannot start: {e}"),
+                }
+            })
+        })?;
+    Ok(())
 }
 
 /// INFO's `cluster` section: Redis's `cluster_enabled:0` (Redis Cluster is not what
