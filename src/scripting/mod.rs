@@ -214,11 +214,20 @@ pub struct Vm {
     /// `globals` and refusing assignments.
     env: Table,
     redis: Table,
+    /// The keys a run sets (`KEYS`, `ARGV` in the globals, `call` in `redis`), made
+    /// once: a Rust `&str` key is hashed and interned by Lua on every use.
+    names: Names,
     xpcall: Function,
     handler: Function,
     scripts: HashMap<String, Script>,
     /// `redis.setresp`: the protocol command replies are converted from.
     resp: Arc<AtomicU8>,
+}
+
+struct Names {
+    keys: mlua::LuaString,
+    argv: mlua::LuaString,
+    call: mlua::LuaString,
 }
 
 /// SHA1 of `body` as 40 lower-case hex digits.
@@ -244,7 +253,12 @@ impl Vm {
         }
         let resp = Arc::new(AtomicU8::new(2));
         rand48::install(&lua, &globals.raw_get::<Table>("math")?, rand)?;
-        let redis = make_redis_table(&lua, resp.clone())?;
+        let names = Names {
+            keys: lua.create_string("KEYS")?,
+            argv: lua.create_string("ARGV")?,
+            call: lua.create_string("call")?,
+        };
+        let redis = make_redis_table(&lua, resp.clone(), names.call.clone())?;
         globals.raw_set("redis", redis.clone())?;
         globals.raw_set("cjson", cjson::table(&lua)?)?;
         globals.raw_set("cmsgpack", cmsgpack::table(&lua)?)?;
@@ -272,6 +286,7 @@ impl Vm {
             globals,
             env,
             redis,
+            names,
             xpcall,
             handler,
             scripts: HashMap::default(),
@@ -351,13 +366,15 @@ impl Vm {
         exec: &mut dyn FnMut(&[Bytes], u8) -> Reply,
     ) -> mlua::Result<Reply> {
         let lua = &self.lua;
-        self.globals
-            .raw_set("KEYS", lua.create_sequence_from(strings(lua, keys)?)?)?;
-        self.globals
-            .raw_set("ARGV", lua.create_sequence_from(strings(lua, argv)?)?)?;
+        let sequence = |items: &[Bytes]| {
+            lua.create_sequence_from(items.iter().map(|b| bstr::BStr::new(&b[..])))
+        };
+        self.globals.raw_set(&self.names.keys, sequence(keys)?)?;
+        self.globals.raw_set(&self.names.argv, sequence(argv)?)?;
         let exec = std::cell::RefCell::new(exec);
-        // `redis.call` raises a command's error, `redis.pcall` returns it as a table.
-        let run = |lua: &Lua, args: MultiValue, raise: bool| -> mlua::Result<Value> {
+        // `redis.call`: runs one command and raises its error reply. It lives as long
+        // as this run (it borrows `exec`); `redis.pcall` is permanent and calls it.
+        let call = |lua: &Lua, args: MultiValue| -> mlua::Result<Value> {
             let reply = match command_args(&args) {
                 Ok(cmd) => {
                     let mut exec = exec
@@ -368,17 +385,15 @@ impl Vm {
                 Err(text) => Reply::Error(text.into()),
             };
             match reply {
-                Reply::Error(e) if raise => Err(mlua::Error::external(Raised(
-                    convert::error_text(&format!("-{e}")),
-                ))),
+                Reply::Error(e) => Err(mlua::Error::external(Raised(convert::error_text(
+                    &format!("-{e}"),
+                )))),
                 reply => convert::reply_to_lua(lua, &reply, self.resp.load(Ordering::Relaxed)),
             }
         };
         lua.scope(|scope| {
-            let call = scope.create_function(|lua, args: MultiValue| run(lua, args, true))?;
-            let pcall = scope.create_function(|lua, args: MultiValue| run(lua, args, false))?;
-            self.redis.raw_set("call", call)?;
-            self.redis.raw_set("pcall", pcall)?;
+            self.redis
+                .raw_set(&self.names.call, scope.create_function(call)?)?;
             let out: MultiValue = self.xpcall.call((func.clone(), self.handler.clone()))?;
             let mut out = out.into_iter();
             let ok = matches!(out.next(), Some(Value::Boolean(true)));
@@ -534,14 +549,29 @@ fn command_args(args: &MultiValue) -> Result<Vec<Bytes>, &'static str> {
         .collect()
 }
 
-fn strings(lua: &Lua, items: &[Bytes]) -> mlua::Result<Vec<mlua::LuaString>> {
-    items.iter().map(|b| lua.create_string(b)).collect()
-}
-
-/// The `redis` table's functions (each run adds `call` and `pcall`, which live as
-/// long as the run).
-fn make_redis_table(lua: &Lua, resp: Arc<AtomicU8>) -> mlua::Result<Table> {
+/// The `redis` table's functions (each run adds `call`, which lives as long as the
+/// run). `pcall` is `call` with the command's error reply returned as `{err=...}`
+/// instead of raised, as Redis's `luaRedisPCallCommand`.
+fn make_redis_table(lua: &Lua, resp: Arc<AtomicU8>, call: mlua::LuaString) -> mlua::Result<Table> {
     let redis = lua.create_table()?;
+    let table = redis.clone();
+    redis.raw_set(
+        "pcall",
+        lua.create_function(move |lua, args: MultiValue| {
+            let call: Function = table.raw_get(&call)?;
+            match call.call::<Value>(args) {
+                Ok(v) => Ok(v),
+                Err(e) => match raised_text(&e) {
+                    Some(text) => {
+                        let t = lua.create_table()?;
+                        t.raw_set("err", text)?;
+                        Ok(Value::Table(t))
+                    }
+                    None => Err(e),
+                },
+            }
+        })?,
+    )?;
     redis.raw_set(
         "error_reply",
         lua.create_function(|lua, v: Value| {
