@@ -314,6 +314,8 @@ pub struct Params {
     /// after every command.
     pub slowlog_slower_than: i64,
     pub slowlog_max_len: u64,
+    /// `busy-reply-threshold` (`lua-time-limit`) in ms, read by every script run.
+    pub busy_reply_threshold_ms: u64,
     /// `latency-monitor-threshold` in ms (0: off).
     pub latency_threshold_ms: u64,
     /// `latency-tracking`: per-command histograms for `INFO latencystats`.
@@ -367,6 +369,7 @@ impl Default for Params {
             normal_buffer_limit: [0, 0, 0],
             slowlog_slower_than: 10_000,
             slowlog_max_len: 128,
+            busy_reply_threshold_ms: 5000,
             latency_threshold_ms: 0,
             latency_tracking: true,
             notify_flags: 0,
@@ -475,6 +478,7 @@ impl Params {
             }
             "slowlog-log-slower-than" => self.slowlog_slower_than = int(),
             "slowlog-max-len" => self.slowlog_max_len = int().max(0) as u64,
+            "busy-reply-threshold" => self.busy_reply_threshold_ms = int().max(0) as u64,
             "latency-monitor-threshold" => self.latency_threshold_ms = int().max(0) as u64,
             "latency-tracking" => self.latency_tracking = v == "yes",
             _ => {}
@@ -658,6 +662,7 @@ mod tests {
         assert_eq!(p.get("maxmemory"), Some("1048576"));
         assert_eq!(p.set("lua-time-limit", "100", false), Ok(()));
         assert_eq!(p.get("busy-reply-threshold"), Some("100"));
+        assert_eq!(p.busy_reply_threshold_ms, 100);
         assert_eq!(p.set("port", "1", false), Err(SetError::Immutable("port")));
         assert_eq!(p.set("nope", "1", false), Err(SetError::Unknown));
         assert!(matches!(

@@ -171,7 +171,7 @@ fn run_script(ctx: &mut Ctx, args: &[Bytes], source: Source, ro: bool) -> Result
     let sha = match source {
         Source::Body => vm.load(&args[1]),
         Source::Sha => {
-            let sha = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+            let sha = crate::scripting::sha_key(&args[1]);
             if vm.flags(&sha).is_some() {
                 Ok(sha)
             } else {
@@ -190,7 +190,7 @@ fn run_script(ctx: &mut Ctx, args: &[Bytes], source: Source, ro: bool) -> Result
     let deny_writes = ro || flags.no_writes;
     let split = 3 + numkeys as usize;
     let busy = ctx.store.scripts.busy.clone();
-    let limit = ctx.store.params.get_int("busy-reply-threshold").max(0) as u64;
+    let limit = ctx.store.params.busy_reply_threshold_ms;
     let outer_effects = std::mem::take(&mut ctx.effects);
     let (may_block, in_exec, in_script) = (ctx.may_block, ctx.in_exec, ctx.in_script);
     ctx.may_block = false;

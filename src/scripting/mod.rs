@@ -180,7 +180,7 @@ impl Scripts {
     }
 
     pub fn exists(&self, sha: &[u8]) -> bool {
-        let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
+        let sha = sha_key(sha);
         self.vm
             .as_ref()
             .is_some_and(|vm| vm.scripts.contains_key(&sha))
@@ -228,6 +228,15 @@ struct Names {
     keys: mlua::LuaString,
     argv: mlua::LuaString,
     call: mlua::LuaString,
+}
+
+/// A SHA1 given by a client as the script cache's key (Redis accepts upper-case hex).
+/// Valid UTF-8, the usual case, is checked without `from_utf8_lossy`'s slower walk.
+pub fn sha_key(sha: &[u8]) -> String {
+    match std::str::from_utf8(sha) {
+        Ok(s) => s.to_ascii_lowercase(),
+        Err(_) => String::from_utf8_lossy(sha).to_ascii_lowercase(),
+    }
 }
 
 /// SHA1 of `body` as 40 lower-case hex digits.
