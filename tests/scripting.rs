@@ -122,3 +122,40 @@ fn short_scripts_from_many_clients_are_atomic() {
     let v: i64 = redis::cmd("GET").arg("counter").query(&mut con).unwrap();
     assert_eq!(v, 1600);
 }
+
+/// A command a script runs is timed from its own start: the Lua code the script ran
+/// before it is the script's time (INFO commandstats, SLOWLOG), as in Redis.
+#[test]
+fn commands_run_by_a_script_are_timed_alone() {
+    let server = Server::start(&["--slowlog-log-slower-than", "20000"]);
+    let mut raw = server.raw();
+    // About 100 ms of Lua before and between the calls (measured by the script's time).
+    let body = "local t = 0 for i = 1, 5000000 do t = t + i end \
+                redis.call('incr', KEYS[1]) \
+                for i = 1, 5000000 do t = t + i end \
+                return redis.call('incr', KEYS[1])";
+    let started = Instant::now();
+    assert_eq!(raw.cmd(&[b"EVAL", body.as_bytes(), b"1", b"n"]), b":2\r\n");
+    let elapsed = started.elapsed();
+    let stats = String::from_utf8(raw.cmd(&[b"INFO", b"commandstats"])).unwrap();
+    let usec = |cmd: &str| -> u64 {
+        let line = stats
+            .lines()
+            .find(|l| l.starts_with(&format!("cmdstat_{cmd}:")))
+            .unwrap_or_else(|| panic!("no {cmd} in {stats}"));
+        let field = line.split(',').find(|f| f.starts_with("usec=")).unwrap();
+        field["usec=".len()..].parse().unwrap()
+    };
+    let (eval, incr) = (usec("eval"), usec("incr"));
+    // The script's own time covers its Lua loops; the two INCRs take microseconds.
+    assert!(
+        eval >= 20_000 && eval as u128 <= elapsed.as_micros(),
+        "eval usec={eval}, elapsed {elapsed:?}"
+    );
+    assert!(incr < eval / 10, "incr usec={incr}, eval usec={eval}");
+    // Only the script is slow enough for the slow log.
+    let slowlog = raw.cmd(&[b"SLOWLOG", b"GET"]);
+    let text = String::from_utf8_lossy(&slowlog);
+    assert!(text.contains("EVAL") || text.contains("eval"), "{text}");
+    assert!(!text.contains("$4\r\nincr\r\n"), "{text}");
+}
