@@ -248,17 +248,15 @@ fn script_call(ctx: &mut Ctx, busy: &Busy, args: &[Bytes], resp: u8, deny_writes
         }
         busy.mark_write();
     }
-    // The gate's checks ran above in their script form; `resolve` cannot fail now.
-    // The command answers in the script's protocol (`redis.setresp`), not the caller's.
+    // The gate's checks ran above in their script form, on the entry `resolve` would
+    // find. The command answers in the script's protocol (`redis.setresp`), not the
+    // caller's.
     let proto = std::mem::replace(&mut ctx.client.proto, resp);
     // The command's time starts now, not when the script or its previous
     // `redis.call` did: the Lua code in between is the script's, not this command's
     // (INFO commandstats, SLOWLOG and latency stats time it as Redis's `call` does).
     ctx.started = std::time::Instant::now();
-    let reply = match resolve(args) {
-        Ok(entry) => call(ctx, entry, args),
-        Err(e) => e.into_reply(),
-    };
+    let reply = call(ctx, entry, args);
     ctx.client.proto = proto;
     reply
 }
