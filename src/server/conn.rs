@@ -236,10 +236,6 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
             _ = stop.wait() => break,
         };
         if let Some(msg) = pushed {
-            // Let the tasks already runnable (publishers mid-pipeline) add theirs first,
-            // so one write carries many messages, as Redis writes a subscriber's buffer
-            // once per event loop turn rather than once per message.
-            tokio::task::yield_now().await;
             let mut out = BytesMut::from(&msg[..]);
             let mut p = Pushes {
                 rx: &mut pushes,
