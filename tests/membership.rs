@@ -84,15 +84,7 @@ impl Nodes {
 impl Drop for Nodes {
     fn drop(&mut self) {
         for (i, n) in self.nodes.iter_mut().enumerate() {
-            let _ = n.child.kill();
-            let _ = n.child.wait();
-            if std::thread::panicking() {
-                eprintln!(
-                    "--- node {i} ({}) log ---\n{}",
-                    n.client,
-                    std::fs::read_to_string(&n.log).unwrap_or_default()
-                );
-            }
+            common::stop_node(i, &mut n.child, &n.client, &n.log);
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }

@@ -432,3 +432,20 @@ pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, String> {
         other => Err(format!("unknown frame type {:?}", other as char)),
     }
 }
+
+/// Stops node `i` of a multi-node test (SIGCONT first, in case a test paused it, then
+/// SIGKILL) and, when the test is panicking, prints its log so the failure explains
+/// itself.
+pub fn stop_node(i: usize, child: &mut Child, client: &str, log: &std::path::Path) {
+    let _ = Command::new("kill")
+        .args(["-CONT", &child.id().to_string()])
+        .status();
+    let _ = child.kill();
+    let _ = child.wait();
+    if std::thread::panicking() {
+        eprintln!(
+            "--- node {i} ({client}) log ---\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+    }
+}
