@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, warn};
@@ -134,12 +134,13 @@ pub fn parse(buf: &[u8]) -> Parsed {
     )
 }
 
-/// A reply: status, content type and body.
+/// A reply: status, content type and body (shared bytes: a `/metrics` body served
+/// again is not copied).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     pub status: u16,
     pub content_type: &'static str,
-    pub body: String,
+    pub body: Bytes,
 }
 
 /// Dynomite's content type for every path (its bodies are JSON or plain lines).
@@ -149,7 +150,7 @@ pub const TEXT: &str = "text/plain; charset=utf-8";
 pub const PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 impl Response {
-    pub fn ok(body: impl Into<String>) -> Response {
+    pub fn ok(body: impl Into<Bytes>) -> Response {
         Response {
             status: 200,
             content_type: JSON,
@@ -157,7 +158,7 @@ impl Response {
         }
     }
 
-    pub fn status(status: u16, body: impl Into<String>) -> Response {
+    pub fn status(status: u16, body: impl Into<Bytes>) -> Response {
         Response {
             status,
             content_type: TEXT,
@@ -199,7 +200,7 @@ pub fn encode(resp: &Response, keep_alive: bool, head_only: bool, out: &mut Vec<
         .as_bytes(),
     );
     if !head_only {
-        out.extend_from_slice(resp.body.as_bytes());
+        out.extend_from_slice(&resp.body);
     }
 }
 

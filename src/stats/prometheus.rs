@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use parking_lot::Mutex;
 
 use crate::cluster::quorum::Level;
@@ -212,13 +213,13 @@ const REUSE_FOR: Duration = Duration::from_millis(100);
 struct Renders {
     window: Instant,
     count: u32,
-    last: Option<(Instant, String)>,
+    last: Option<(Instant, Bytes)>,
 }
 
 impl Renders {
     /// A body to serve again at `now`, or `None` when this scrape renders (and is
     /// counted).
-    fn reuse(&mut self, now: Instant) -> Option<String> {
+    fn reuse(&mut self, now: Instant) -> Option<Bytes> {
         if now.duration_since(self.window) >= Duration::from_secs(1) {
             self.window = now;
             self.count = 0;
@@ -242,7 +243,7 @@ static RENDERS: Mutex<Option<Renders>> = Mutex::new(None);
 /// of the time and show in the client port's latency. Past [`FRESH_PER_SECOND`] renders
 /// in a second, a body at most [`REUSE_FOR`] old is served again; below that rate (one
 /// Prometheus, a person, a test) every scrape sees live figures.
-pub fn scrape(node: &Node) -> String {
+pub fn scrape(node: &Node) -> Bytes {
     let now = Instant::now();
     let reused = RENDERS
         .lock()
@@ -255,7 +256,7 @@ pub fn scrape(node: &Node) -> String {
     if let Some(body) = reused {
         return body;
     }
-    let body = render(node);
+    let body = Bytes::from(render(node));
     if let Some(r) = RENDERS.lock().as_mut() {
         r.last = Some((now, body.clone()));
     }
@@ -562,14 +563,14 @@ mod tests {
         // The first FRESH_PER_SECOND scrapes of a second all render.
         for i in 0..FRESH_PER_SECOND {
             assert_eq!(r.reuse(ms(u64::from(i))), None);
-            r.last = Some((ms(u64::from(i)), format!("body {i}")));
+            r.last = Some((ms(u64::from(i)), Bytes::from(format!("body {i}"))));
         }
         // Past that rate, the latest body is served while it is younger than REUSE_FOR.
-        assert_eq!(r.reuse(ms(50)), Some("body 9".to_string()));
+        assert_eq!(r.reuse(ms(50)), Some(Bytes::from("body 9")));
         // Too old: the scrape renders again.
         assert_eq!(r.reuse(ms(9 + 100)), None);
-        r.last = Some((ms(109), "body 10".to_string()));
-        assert_eq!(r.reuse(ms(150)), Some("body 10".to_string()));
+        r.last = Some((ms(109), Bytes::from("body 10")));
+        assert_eq!(r.reuse(ms(150)), Some(Bytes::from("body 10")));
         // A new second starts a new count: live again.
         assert_eq!(r.reuse(ms(1000)), None);
     }
