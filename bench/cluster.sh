@@ -7,6 +7,10 @@
 # -P 1, 4 x REQUESTS at -P 16), repeated ROUNDS times; prints one CSV line per run:
 #   setup,pipeline,test,rps,avg_ms,min_ms,p50_ms,p95_ms,p99_ms,max_ms
 # Take the medians per (setup, pipeline, test) for BENCHMARKS.md.
+# With DYNOMITE_BIN=/path/to/dynomite (Netflix Dynomite built from its sources, with
+# its conf/dynomite.pem beside the binary or in DYNOMITE_PEM), the same 3-rack
+# DC_QUORUM layout also runs as 3 Dynomite nodes in front of 3 redis-servers on
+# 127.0.92.11-13 (setup "dynomite"), the stack redmite replaces, in the same rounds.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -29,11 +33,32 @@ done
 sed -e "s/127\.0\.0\.1:/127.0.91.1:/g" -e "s/0\.0\.0\.0:/127.0.91.1:/g" conf/redis_single.yml >"$work/single.yml"
 "$REDMITE_BIN" -c "$work/single.yml" -v 3 >"$work/single.log" 2>&1 &
 pids+=($!)
-for h in 127.0.90.11 127.0.90.12 127.0.90.13 127.0.91.1; do wait_ping 8102 "$h" || exit 1; done
+setups=(single cluster)
+hosts=(127.0.90.11 127.0.90.12 127.0.90.13 127.0.91.1)
+if [ -n "${DYNOMITE_BIN:-}" ]; then
+    pem=${DYNOMITE_PEM:-$(dirname "$DYNOMITE_BIN")/conf/dynomite.pem}
+    for i in 1 2 3; do
+        ip=127.0.92.1$i
+        redis-server --bind "$ip" --port 22122 --save '' --appendonly no >"$work/dredis$i.log" 2>&1 &
+        pids+=($!)
+        # The redmite rack file, moved to Dynomite's addresses: the same keys, levels
+        # and seeds, plus the pem file Dynomite needs even without encryption.
+        sed -e "s/127\.0\.90\./127.0.92./g" "$work/rack$i.yml" >"$work/dyn$i.yml"
+        echo "  pem_key_file: $pem" >>"$work/dyn$i.yml"
+        wait_ping 22122 "$ip" || exit 1
+        "$DYNOMITE_BIN" -c "$work/dyn$i.yml" -o "$work/dyn$i.log" &
+        pids+=($!)
+        hosts+=("$ip")
+    done
+    setups+=(dynomite)
+fi
+for h in "${hosts[@]}"; do wait_ping 8102 "$h" || exit 1; done
 # Wait until the links are up: a quorum write succeeds.
-for _ in $(seq 1 500); do
-    if [ "$(redis-cli -h 127.0.90.11 -p 8102 set warm 1 2>/dev/null)" = OK ]; then break; fi
-    sleep 0.02
+for h in 127.0.90.11 ${DYNOMITE_BIN:+127.0.92.11}; do
+    for _ in $(seq 1 500); do
+        if [ "$(redis-cli -h "$h" -p 8102 set warm 1 2>/dev/null)" = OK ]; then break; fi
+        sleep 0.02
+    done
 done
 
 uptime >&2
@@ -41,9 +66,12 @@ for round in $(seq 1 "$ROUNDS"); do
     for p in 1 16; do
         n=$REQUESTS
         [ "$p" = 16 ] && n=$((REQUESTS * 4))
-        for setup in single cluster; do
-            host=127.0.91.1
-            [ "$setup" = cluster ] && host=127.0.90.11
+        for setup in "${setups[@]}"; do
+            case $setup in
+            single) host=127.0.91.1 ;;
+            cluster) host=127.0.90.11 ;;
+            dynomite) host=127.0.92.11 ;;
+            esac
             redis-benchmark -h "$host" -p 8102 -n "$n" -c 50 -P "$p" -t set,get --csv |
                 tail -n +2 | tr -d '"' | sed -e "s/^/$setup,$p,/"
         done
