@@ -349,11 +349,16 @@ fn dc_quorum_with_three_racks_survives_one_node_down_and_fails_with_two() {
 fn dc_safe_quorum_fails_on_diverged_replies() {
     let nodes = Nodes::start(THREE_RACKS, 43, &[]);
     until_ok(nodes.client(0), &["SET", "k", "same"]);
-    assert!(poll(Duration::from_secs(10), || cmd(
-        nodes.client(0),
-        &["GET", "k"]
-    )
-    .is_ok_and(|r| r == "$same")));
+    // Every replica holds the write before they are made to diverge: a quorum needs two
+    // racks, and the third one's copy (queued while its link was still connecting)
+    // landing after the divergence below would make two agree again.
+    for i in 1..3 {
+        assert!(poll(Duration::from_secs(10), || cmd(
+            nodes.datastore(i),
+            &["GET", "k"]
+        )
+        .is_ok_and(|r| r == "$same")));
+    }
     // Make the three replicas disagree behind the cluster's back (local-only ports).
     assert_eq!(
         cmd(nodes.datastore(1), &["SET", "k", "two"]).unwrap(),
