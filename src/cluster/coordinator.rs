@@ -207,7 +207,9 @@ pub struct ClusterStats {
 /// a `Cluster`; membership (`crate::membership`) builds a new one with
 /// [`Cluster::with_peers`] when nodes join, and `cluster::live` swaps it in. The settings
 /// an operator changes at run time (levels, state, timeout factor, read repairs) and the
-/// counters live behind `Arc`s that every version shares, so a swap keeps them.
+/// counters live behind `Arc`s that every version shares, so a swap keeps them (and a
+/// clone is the same version: [`Cluster::with_peers`] clones, then installs a new ring).
+#[derive(Clone)]
 pub struct Cluster {
     pub ring: Ring,
     /// Outbound links by `NodeId` index; `None` for the local node.
@@ -354,24 +356,7 @@ impl Cluster {
     pub fn with_peers(&self, peers: Vec<NodeInfo>) -> Result<Cluster, super::ring::RingError> {
         let local = self.ring.nodes()[self.ring.local().0 as usize].clone();
         let ring = Ring::from_nodes(local, peers, self.ring.hash_kind(), self.ring.hash_tag())?;
-        let settings = Cluster {
-            ring: ring.clone(),
-            links: self.links.clone(),
-            incarnation: self.incarnation,
-            read_level: self.read_level.clone(),
-            write_level: self.write_level.clone(),
-            state: self.state.clone(),
-            timeout: self.timeout,
-            timeout_factor: self.timeout_factor.clone(),
-            read_repairs: self.read_repairs.clone(),
-            racks_per_dc: Vec::new(),
-            every_key_local: true,
-            alone: true,
-            retry: self.retry,
-            applied: self.applied.clone(),
-            stats: self.stats.clone(),
-        };
-        Ok(settings.with_ring(ring))
+        Ok(self.clone().with_ring(ring))
     }
 
     /// The links of this version that `older` does not have (to be started).
