@@ -404,7 +404,7 @@ async fn serve(link: &Link, stream: TcpStream, shutdown: &mut watch::Receiver<bo
                 // in that turn leave in this write: at `-P 1 -c 50` the coordinator then
                 // made a third of the peer writes (and the replicas as many fewer
                 // reads and replies), which cut the cluster's CPU per quorum write by
-                // about a quarter (BENCHMARKS.md).
+                // about 30% (BENCHMARKS.md).
                 tokio::task::yield_now().await;
                 link.take_batch(&mut wbuf);
                 if !wbuf.is_empty() {
