@@ -33,7 +33,9 @@ done
 sed -e "s/127\.0\.0\.1:/127.0.91.1:/g" -e "s/0\.0\.0\.0:/127.0.91.1:/g" conf/redis_single.yml >"$work/single.yml"
 "$REDMITE_BIN" -c "$work/single.yml" -v 3 >"$work/single.log" 2>&1 &
 pids+=($!)
+# Each setup, in the order it runs, and the node redis-benchmark talks to.
 setups=(single cluster)
+declare -A entry=([single]=127.0.91.1 [cluster]=127.0.90.11)
 hosts=(127.0.90.11 127.0.90.12 127.0.90.13 127.0.91.1)
 if [ -n "${DYNOMITE_BIN:-}" ]; then
     pem=${DYNOMITE_PEM:-$(dirname "$DYNOMITE_BIN")/conf/dynomite.pem}
@@ -51,10 +53,11 @@ if [ -n "${DYNOMITE_BIN:-}" ]; then
         hosts+=("$ip")
     done
     setups+=(dynomite)
+    entry[dynomite]=127.0.92.11
 fi
 for h in "${hosts[@]}"; do wait_ping 8102 "$h" || exit 1; done
 # Wait until the links are up: a quorum write succeeds.
-for h in 127.0.90.11 ${DYNOMITE_BIN:+127.0.92.11}; do
+for h in "${entry[cluster]}" ${entry[dynomite]:-}; do
     for _ in $(seq 1 500); do
         if [ "$(redis-cli -h "$h" -p 8102 set warm 1 2>/dev/null)" = OK ]; then break; fi
         sleep 0.02
@@ -67,11 +70,7 @@ for round in $(seq 1 "$ROUNDS"); do
         n=$REQUESTS
         [ "$p" = 16 ] && n=$((REQUESTS * 4))
         for setup in "${setups[@]}"; do
-            case $setup in
-            single) host=127.0.91.1 ;;
-            cluster) host=127.0.90.11 ;;
-            dynomite) host=127.0.92.11 ;;
-            esac
+            host=${entry[$setup]}
             redis-benchmark -h "$host" -p 8102 -n "$n" -c 50 -P "$p" -t set,get --csv |
                 tail -n +2 | tr -d '"' | sed -e "s/^/$setup,$p,/"
         done
