@@ -473,12 +473,13 @@ impl Cluster {
 
     /// Every node of `rack` that must receive a write of `key` (its owner), or every
     /// node of the rack for keyless writes such as FLUSHALL.
+    /// `token` is the key's hash ([`Ring::hash_key`]), computed once for all racks.
     fn targets_in_rack(
         &self,
         rack: RackId,
-        key: Option<&[u8]>,
+        token: Option<u32>,
     ) -> impl Iterator<Item = NodeId> + '_ {
-        let owner = key.map(|k| self.ring.owner(rack, k));
+        let owner = token.map(|t| self.ring.owner_in_rack(rack, t));
         (0..self.ring.nodes().len() as u32)
             .map(NodeId)
             .filter(move |&n| match owner {
@@ -539,7 +540,7 @@ impl Cluster {
         crate::stats::metrics()
             .count_level(is_write, if is_write { write_level } else { read_level });
         if is_write {
-            self.write(ctx, args, write_level, out)
+            self.write(ctx, args, first_key, write_level, out)
         } else if entry.cmd.has(flags::READONLY) && read_level != Level::DcOne && self.has_peers() {
             let reply = dispatch(ctx, args);
             let votes = self.fan_out_read(
@@ -573,13 +574,23 @@ impl Cluster {
             }
         }
         let write_level = ctx.client.levels.map_or(self.write_level(), |l| l.1);
-        self.write(ctx, args, write_level, out)
+        self.write(ctx, args, None, write_level, out)
     }
 
     /// Runs a command that may write, then replicates the effects it recorded (the
     /// command itself, a handler's rewrite, or an EXEC's `MULTI`…`EXEC`) to the other
     /// replicas, routed by the first key they write, and waits as `level` asks.
-    fn write(&self, ctx: &mut Ctx, args: &[Bytes], level: Level, out: &mut Outbound) -> Slot {
+    ///
+    /// `first_key` is the first key of `args` when the caller already looked it up: a
+    /// command that replicates as itself is routed by it without a second lookup.
+    fn write(
+        &self,
+        ctx: &mut Ctx,
+        args: &[Bytes],
+        first_key: Option<&[u8]>,
+        level: Level,
+        out: &mut Outbound,
+    ) -> Slot {
         ctx.replicate = self.has_peers();
         let reply = dispatch(ctx, args);
         ctx.replicate = false;
@@ -587,11 +598,14 @@ impl Cluster {
         if effects.is_empty() {
             return Slot::Ready(reply);
         }
-        let route_key = effects.iter().find_map(|e| {
-            resolve(e)
-                .ok()
-                .and_then(|en| en.cmd.key_positions(e).first().map(|&i| e[i].clone()))
-        });
+        let route_key = match (first_key, effects.as_slice()) {
+            (Some(k), [e]) if is_same_command(e, args) => Some(k),
+            _ => effects.iter().find_map(|e| {
+                resolve(e)
+                    .ok()
+                    .and_then(|en| en.cmd.key_positions(e).first().map(|&i| e[i].as_ref()))
+            }),
+        };
         self.stats
             .replicated_writes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -599,7 +613,7 @@ impl Cluster {
             ctx.client.db as u8,
             ctx.client.proto,
             &effects,
-            route_key.as_deref(),
+            route_key,
             level,
             out,
         );
@@ -713,6 +727,7 @@ impl Cluster {
         for e in effects {
             batch::push_command(cmds, e);
         }
+        let key = key.map(|k| self.ring.hash_key(k));
         let local_dc = self.ring.local_dc();
         let me = self.ring.local();
         let mut votes = Vec::new();
@@ -964,6 +979,7 @@ impl Cluster {
     /// A write forwarded from another DC: send it on to the other racks of this DC.
     fn fan_out_forwarded(&self, unit: &batch::Unit, key: Option<&[u8]>, out: &mut Outbound) {
         out.begin_unit().extend_from_slice(&unit.cmds);
+        let key = key.map(|k| self.ring.hash_key(k));
         let me = self.ring.local();
         for rack in self.ring.local_dc_racks() {
             for node in self.targets_in_rack(rack, key) {
@@ -973,6 +989,16 @@ impl Cluster {
             }
         }
     }
+}
+
+/// Whether `effect` is `args` itself (the arguments, not copies of them): what
+/// `dispatch::call` records for a write whose handler recorded no other effect.
+fn is_same_command(effect: &[Bytes], args: &[Bytes]) -> bool {
+    effect.len() == args.len()
+        && effect
+            .iter()
+            .zip(args)
+            .all(|(e, a)| e.as_ptr() == a.as_ptr() && e.len() == a.len())
 }
 
 /// The checksum of a reply whose `proto` encoding is `encoded`: scalar replies encode
@@ -992,7 +1018,15 @@ fn vote_checksum(reply: &Reply, encoded: &[u8]) -> u32 {
 
 /// The local reply as a quorum vote.
 fn local_vote(reply: &Reply, proto: u8) -> quorum::Reply {
+    /// The checksum of `+OK\r\n`, most writes' reply, computed once.
+    static OK_CHECKSUM: std::sync::LazyLock<u32> =
+        std::sync::LazyLock::new(|| quorum::checksum(OK_BYTES));
+    const OK_BYTES: &[u8] = b"+OK\r\n";
     match reply {
+        Reply::Status("OK") => quorum::Reply::Ok {
+            checksum: *OK_CHECKSUM,
+            bytes: Bytes::from_static(OK_BYTES),
+        },
         Reply::Error(text) => quorum::Reply::Err(Bytes::from(text.clone())),
         other => {
             let mut out = BytesMut::new();

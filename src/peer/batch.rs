@@ -52,23 +52,33 @@ pub fn push_command(out: &mut BytesMut, args: &[Bytes]) {
     }
 }
 
-fn push_header(out: &mut BytesMut, fields: &[u64]) {
+/// Appends `@a,b,...\r\n`. The line is built on the stack and appended at once: one
+/// capacity check per unit instead of one per field and separator.
+fn push_header<const N: usize>(out: &mut BytesMut, fields: [u64; N]) {
+    const { assert!(N <= 4) };
     let mut n = itoa::Buffer::new();
-    out.put_u8(b'@');
-    for (i, f) in fields.iter().enumerate() {
+    // '@', N numbers of at most 20 digits, N - 1 commas, CRLF.
+    let mut line = [0u8; 96];
+    line[0] = b'@';
+    let mut len = 1;
+    for (i, f) in fields.into_iter().enumerate() {
         if i > 0 {
-            out.put_u8(b',');
+            line[len] = b',';
+            len += 1;
         }
-        out.extend_from_slice(n.format(*f).as_bytes());
+        let digits = n.format(f).as_bytes();
+        line[len..len + digits.len()].copy_from_slice(digits);
+        len += digits.len();
     }
-    out.extend_from_slice(b"\r\n");
+    line[len..len + 2].copy_from_slice(b"\r\n");
+    out.extend_from_slice(&line[..len + 2]);
 }
 
 /// Appends a request unit: `cmds` is RESP commands as [`push_command`] writes them.
 pub fn push_unit(out: &mut BytesMut, db: u8, proto: u8, flags: u8, cmds: &[u8]) {
     push_header(
         out,
-        &[
+        [
             u64::from(db),
             u64::from(proto),
             u64::from(flags),
@@ -80,50 +90,46 @@ pub fn push_unit(out: &mut BytesMut, db: u8, proto: u8, flags: u8, cmds: &[u8]) 
 
 /// Appends one unit's reply.
 pub fn push_reply(out: &mut BytesMut, checksum: u32, reply: &[u8]) {
-    push_header(out, &[u64::from(checksum), reply.len() as u64]);
+    push_header(out, [u64::from(checksum), reply.len() as u64]);
     out.extend_from_slice(reply);
 }
 
 /// Reads `@a,b,...\r\n` with exactly `N` decimal fields at `at`; returns the fields and
-/// the offset after the line.
+/// the offset after the line. One pass over the bytes: this runs for every unit of
+/// every batch frame and reply.
 fn header<const N: usize>(buf: &[u8], at: usize) -> Result<([u64; N], usize), BatchError> {
     let bad = BatchError::BadHeader(at);
     let rest = &buf[at..];
     if rest.first() != Some(&b'@') {
         return Err(bad);
     }
-    // A header is short: at most 4 numbers of at most 20 digits.
-    let end = rest
-        .iter()
-        .take(80)
-        .position(|&b| b == b'\r')
-        .ok_or(BatchError::BadHeader(at))?;
-    if rest.get(end + 1) != Some(&b'\n') {
-        return Err(bad);
-    }
     let mut fields = [0u64; N];
-    let mut parts = rest[1..end].split(|&b| b == b',');
-    for f in fields.iter_mut() {
-        let p = parts.next().ok_or(BatchError::BadHeader(at))?;
-        if p.is_empty() || p.len() > 20 {
-            return Err(bad);
-        }
+    let mut i = 1;
+    for (k, f) in fields.iter_mut().enumerate() {
+        let digits_start = i;
         let mut n = 0u64;
-        for &d in p {
-            if !d.is_ascii_digit() {
-                return Err(bad);
-            }
+        while let Some(&d) = rest.get(i).filter(|d| d.is_ascii_digit()) {
             n = n
                 .checked_mul(10)
                 .and_then(|n| n.checked_add(u64::from(d - b'0')))
                 .ok_or(BatchError::BadHeader(at))?;
+            i += 1;
+        }
+        // At most 20 digits: leading zeros do not make a header longer than that.
+        if i == digits_start || i - digits_start > 20 {
+            return Err(bad);
         }
         *f = n;
+        let sep = if k + 1 < N { b',' } else { b'\r' };
+        if rest.get(i) != Some(&sep) {
+            return Err(bad);
+        }
+        i += 1;
     }
-    if parts.next().is_some() {
+    if rest.get(i) != Some(&b'\n') {
         return Err(bad);
     }
-    Ok((fields, at + end + 2))
+    Ok((fields, at + i + 1))
 }
 
 /// Splits `len` bytes at `at` off `payload` (zero-copy).
@@ -136,9 +142,16 @@ fn body(payload: &Bytes, at: usize, len: u64) -> Result<(Bytes, usize), BatchErr
     Ok((payload.slice(at..end), end))
 }
 
+/// A guess at a payload's unit count, to size its vector once: a pipeline of short
+/// writes has about one unit (or reply) per 20 bytes; large units make it an
+/// overestimate, so it is capped.
+fn expected_units(payload: &[u8]) -> usize {
+    (payload.len() / 20).clamp(1, 64)
+}
+
 /// Splits a batch request payload into its units.
 pub fn parse_units(payload: &Bytes) -> Result<Vec<Unit>, BatchError> {
-    let mut units = Vec::new();
+    let mut units = Vec::with_capacity(expected_units(payload));
     let mut at = 0;
     while at < payload.len() {
         let ([db, proto, flags, len], next) = header::<4>(payload, at)?;
@@ -161,7 +174,7 @@ pub fn parse_units(payload: &Bytes) -> Result<Vec<Unit>, BatchError> {
 
 /// Splits a batch reply payload into each unit's (checksum, reply bytes).
 pub fn parse_replies(payload: &Bytes) -> Result<Vec<(u32, Bytes)>, BatchError> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(expected_units(payload));
     let mut at = 0;
     while at < payload.len() {
         let ([checksum, len], next) = header::<2>(payload, at)?;
@@ -231,6 +244,33 @@ mod tests {
         assert!(parse_units(&Bytes::from_static(b"@300,2,0,0\r\n")).is_err());
         assert!(parse_units(&Bytes::from_static(b"@0,2,0\r\n")).is_err());
         assert!(parse_units(&Bytes::from_static(b"@0,2,0,5\r\n+OK")).is_err());
+    }
+
+    #[test]
+    fn header_fields_are_bounded() {
+        let max = format!("@{},0\r\n", u64::MAX);
+        assert_eq!(
+            header::<2>(max.as_bytes(), 0),
+            Ok(([u64::MAX, 0], max.len()))
+        );
+        // 20 digits with leading zeros are a number; 21 digits are not.
+        let padded = b"@00000000000000000001,2\r\n";
+        assert_eq!(header::<2>(padded, 0), Ok(([1, 2], padded.len())));
+        for bad in [
+            &b"@000000000000000000001,2\r\n"[..],
+            b"@18446744073709551616,0\r\n",
+            b"@1,2,\r\n",
+            b"@1;2\r\n",
+            b"@1,2\r",
+            b"@1,2\n\n",
+            b"@",
+        ] {
+            assert_eq!(
+                header::<2>(bad, 0),
+                Err(BatchError::BadHeader(0)),
+                "{bad:?}"
+            );
+        }
     }
 
     proptest! {

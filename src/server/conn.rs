@@ -429,10 +429,19 @@ async fn write_segments(
         }
         return Ok(reuse(last));
     }
-    let mut out = BytesMut::new();
+    // Sized for the bytes already there and a short reply per wait, so that the
+    // replies are appended without regrowing (a split-off segment has no spare room).
+    let cap = segments
+        .iter()
+        .map(|s| match s {
+            Segment::Bytes(b) => b.len(),
+            Segment::Wait(..) => 16,
+        })
+        .sum::<usize>()
+        + last.len();
+    let mut out = BytesMut::with_capacity(cap);
     for seg in segments {
         match seg {
-            Segment::Bytes(b) if out.is_empty() => out = b,
             Segment::Bytes(b) => out.extend_from_slice(&b),
             Segment::Wait(p, proto) => {
                 let reply = p.resolve().await;
@@ -631,8 +640,11 @@ impl Batch<'_> {
             match slot {
                 Slot::Ready(reply) => encode(&reply, self.client.proto, &mut out),
                 Slot::Wait(p) => {
-                    written += out.len();
-                    segments.push(Segment::Bytes(out.split()));
+                    // A pipeline of writes has no bytes between its waits.
+                    if !out.is_empty() {
+                        written += out.len();
+                        segments.push(Segment::Bytes(out.split()));
+                    }
                     segments.push(Segment::Wait(p, self.client.proto));
                 }
             }
