@@ -252,6 +252,11 @@ impl Tracker {
         self.decided.clone()
     }
 
+    /// The outcome, as [`Tracker::outcome`], without copying it.
+    pub fn into_outcome(self) -> Option<Outcome> {
+        self.decided
+    }
+
     /// Whether the request is done.
     pub fn is_done(&self) -> bool {
         self.decided.is_some()

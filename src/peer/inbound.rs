@@ -15,7 +15,7 @@ use tracing::debug;
 
 use super::codec::{self, Frame, MsgType, RedmiteExt};
 use crate::clients::{Client, Origin};
-use crate::cluster::coordinator::{reply_checksum, Outbound, Slot};
+use crate::cluster::coordinator::{reply_checksum, Deadline, Outbound, Slot};
 use crate::resp::{encode, Reply};
 use crate::server::Shared;
 use crate::store::unix_ms;
@@ -100,10 +100,11 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) -> Result<(), String>
             cluster.flush(out);
             answers
         };
+        let mut deadline = Deadline::default();
         for a in answers {
             let reply = match a.slot {
                 Slot::Ready(r) => r,
-                Slot::Wait(p) => p.resolve().await,
+                Slot::Wait(p) => p.resolve(&mut deadline).await,
             };
             let checksum = match &reply {
                 Reply::Raw(b) => crate::cluster::quorum::checksum(b),

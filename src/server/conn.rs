@@ -36,7 +36,7 @@ use tracing::debug;
 use super::gate::Gate;
 use super::{Role, Shared};
 use crate::clients::{Client, Origin};
-use crate::cluster::coordinator::{Outbound, Pending, Slot};
+use crate::cluster::coordinator::{Deadline, Outbound, Pending, Slot};
 use crate::commands::dispatch::held_by_pause;
 use crate::commands::scripting::while_busy;
 use crate::commands::{dispatch, Action, Ctx};
@@ -440,11 +440,12 @@ async fn write_segments(
         .sum::<usize>()
         + last.len();
     let mut out = BytesMut::with_capacity(cap);
+    let mut deadline = Deadline::default();
     for seg in segments {
         match seg {
             Segment::Bytes(b) => out.extend_from_slice(&b),
             Segment::Wait(p, proto) => {
-                let reply = p.resolve().await;
+                let reply = p.resolve(&mut deadline).await;
                 encode(&reply, proto, &mut out);
             }
         }
@@ -593,7 +594,7 @@ impl Batch<'_> {
     /// in), why it stopped, and the current bulk length limit.
     fn run(
         mut self,
-        mut store: parking_lot::MutexGuard<'_, crate::store::Store>,
+        mut store: super::StoreGuard<'_>,
         pending: &mut VecDeque<Vec<Bytes>>,
         mut out: BytesMut,
     ) -> (Vec<Segment>, BytesMut, BatchEnd, usize) {

@@ -7,11 +7,12 @@
 mod conn;
 mod cron;
 mod gate;
+mod store_lock;
 
 use std::future::Future;
 use std::sync::Arc;
 
-use parking_lot::{Mutex, MutexGuard};
+pub use store_lock::{StoreGuard, StoreLock};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -20,7 +21,7 @@ use crate::cluster::coordinator::Cluster;
 use crate::cluster::live::LiveCluster;
 use crate::store::Store;
 
-/// How long an async task blocks on the store lock before it checks for a busy
+/// How long an async task waits for the store lock before it checks for a busy
 /// script and yields.
 const LOCK_SLICE: std::time::Duration = std::time::Duration::from_millis(5);
 
@@ -29,7 +30,7 @@ pub struct Shared {
     /// Taken once per batch of commands. Async code takes it through
     /// [`Shared::lock_store`] or [`Shared::lock_or_busy`], never by blocking on it,
     /// so that a long Lua script (which holds it) cannot stall every runtime thread.
-    pub store: Mutex<Store>,
+    pub store: StoreLock,
     /// The running script's state, readable without the lock.
     pub busy: Arc<crate::scripting::Busy>,
     /// The replication layer, when the node runs with a dynomite.yml topology; read the
@@ -48,7 +49,7 @@ impl Shared {
         let (tx, _) = watch::channel(false);
         Arc::new(Shared {
             busy: store.scripts.busy.clone(),
-            store: Mutex::new(store),
+            store: StoreLock::new(store),
             live: cluster.map(|c| Arc::new(LiveCluster::new(c))),
             membership: std::sync::OnceLock::new(),
             shutdown: tx,
@@ -63,9 +64,9 @@ impl Shared {
 
     /// Takes the store lock, waiting without blocking the thread while a script
     /// holds it.
-    pub async fn lock_store(&self) -> MutexGuard<'_, Store> {
+    pub async fn lock_store(&self) -> StoreGuard<'_> {
         loop {
-            if let Some(store) = self.store.try_lock_for(LOCK_SLICE) {
+            if let Some(store) = self.store.lock_within(LOCK_SLICE).await {
                 return store;
             }
             if self.busy.running() {
@@ -76,9 +77,9 @@ impl Shared {
 
     /// [`Shared::lock_store`] for a client's commands: `None` once the running
     /// script has passed `busy-reply-threshold` (the client gets BUSY then).
-    pub async fn lock_or_busy(&self) -> Option<MutexGuard<'_, Store>> {
+    pub async fn lock_or_busy(&self) -> Option<StoreGuard<'_>> {
         loop {
-            if let Some(store) = self.store.try_lock_for(LOCK_SLICE) {
+            if let Some(store) = self.store.lock_within(LOCK_SLICE).await {
                 return Some(store);
             }
             if self.busy.timed_out(crate::store::unix_ms()) {

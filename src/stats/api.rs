@@ -205,7 +205,7 @@ impl Node {
         let current = self.shared.cluster();
         let cluster = current.as_deref();
         let (snap, uptime, keys) = {
-            let store = self.shared.store.lock();
+            let store = self.shared.store.lock_blocking();
             let keys: usize = store.dbs.iter().map(|d| d.len()).sum();
             (
                 Snapshot::take(&store, cluster),

@@ -268,7 +268,7 @@ fn render(node: &Node) -> String {
     let current = node.shared.cluster();
     let cluster = current.as_deref();
     let (info, snap) = {
-        let store = node.shared.store.lock();
+        let store = node.shared.store.lock_blocking();
         (
             crate::info::render(&store, unix_ms(), &["all".to_string()]),
             Snapshot::take(&store, cluster),
