@@ -164,8 +164,12 @@ pub enum TrackerError {
 pub struct Tracker {
     level: Level,
     local_dc: usize,
-    /// One tally per DC index; `None` for DCs this level does not wait for.
-    dcs: Vec<Option<Tally>>,
+    /// The local DC's replies, which every level waits for.
+    local: Tally,
+    /// DC_EACH_SAFE_QUORUM only: one tally per DC index, `None` for the local DC (its
+    /// tally is `local`) and DCs without racks. Empty for the other levels, so that
+    /// the usual tracker (one per replicated write) allocates nothing for it.
+    remote: Vec<Option<Tally>>,
     decided: Option<Outcome>,
 }
 
@@ -192,22 +196,36 @@ impl Tracker {
         if local_racks == 0 {
             return Err(TrackerError::NoLocalRacks(local_dc));
         }
-        let dcs = racks_per_dc
-            .iter()
-            .enumerate()
-            .map(|(i, &racks)| match level {
-                Level::DcOne if i == local_dc => Some(Tally::new(1)),
-                Level::DcQuorum | Level::DcSafeQuorum if i == local_dc => Some(Tally::new(racks)),
-                Level::DcEachSafeQuorum if racks > 0 => Some(Tally::new(racks)),
-                _ => None,
-            })
-            .collect();
+        let local = Tally::new(if level == Level::DcOne {
+            1
+        } else {
+            local_racks
+        });
+        let remote = if level == Level::DcEachSafeQuorum {
+            racks_per_dc
+                .iter()
+                .enumerate()
+                .map(|(i, &racks)| (i != local_dc && racks > 0).then(|| Tally::new(racks)))
+                .collect()
+        } else {
+            Vec::new()
+        };
         Ok(Tracker {
             level,
             local_dc,
-            dcs,
+            local,
+            remote,
             decided: None,
         })
+    }
+
+    /// The tally of DC `dc`, if this level counts its replies.
+    fn tally(&self, dc: usize) -> Option<&Tally> {
+        if dc == self.local_dc {
+            Some(&self.local)
+        } else {
+            self.remote.get(dc)?.as_ref()
+        }
     }
 
     /// The level this tracker enforces.
@@ -221,8 +239,13 @@ impl Tracker {
     /// or more replies than the DC has racks. Replies after the outcome is decided are
     /// counted but cannot change it.
     pub fn submit(&mut self, dc: usize, reply: Reply) -> bool {
-        let Some(Some(tally)) = self.dcs.get_mut(dc) else {
-            return false;
+        let tally = if dc == self.local_dc {
+            &mut self.local
+        } else {
+            match self.remote.get_mut(dc) {
+                Some(Some(t)) => t,
+                _ => return false,
+            }
         };
         if tally.received() >= tally.expected {
             return false;
@@ -264,18 +287,25 @@ impl Tracker {
 
     /// How many counted replies are still expected across all tracked DCs.
     pub fn outstanding(&self) -> usize {
-        self.dcs.iter().flatten().map(Tally::outstanding).sum()
+        self.local.outstanding()
+            + self
+                .remote
+                .iter()
+                .flatten()
+                .map(Tally::outstanding)
+                .sum::<usize>()
     }
 
     fn evaluate(&self) -> Option<Outcome> {
         let safe = self.level.is_safe();
         if self.level != Level::DcEachSafeQuorum {
-            return self.dcs.get(self.local_dc)?.as_ref()?.verdict(safe);
+            return self.local.verdict(safe);
         }
         let mut local = None;
         let mut all_agreed = true;
-        for (i, tally) in self.dcs.iter().enumerate() {
-            let Some(tally) = tally else { continue };
+        // In DC index order, as the first DC failure decides.
+        let dcs = self.remote.len().max(self.local_dc + 1);
+        for (i, tally) in (0..dcs).filter_map(|i| Some((i, self.tally(i)?))) {
             match tally.verdict(true) {
                 Some(Outcome::Agreed(b)) => {
                     if i == self.local_dc {
@@ -299,7 +329,7 @@ impl Tally {
         Tally {
             expected,
             quorum: expected / 2 + 1,
-            goods: Vec::new(),
+            goods: Vec::with_capacity(expected),
             errors: 0,
             first_error: None,
         }
