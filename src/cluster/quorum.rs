@@ -303,9 +303,10 @@ impl Tracker {
         }
         let mut local = None;
         let mut all_agreed = true;
-        // In DC index order, as the first DC failure decides.
-        let dcs = self.remote.len().max(self.local_dc + 1);
-        for (i, tally) in (0..dcs).filter_map(|i| Some((i, self.tally(i)?))) {
+        // In DC index order, as the first DC failure decides; under EACH `remote` has
+        // a slot for every DC, the local one included.
+        for i in 0..self.remote.len() {
+            let Some(tally) = self.tally(i) else { continue };
             match tally.verdict(true) {
                 Some(Outcome::Agreed(b)) => {
                     if i == self.local_dc {
