@@ -228,6 +228,14 @@ impl Tracker {
         }
     }
 
+    fn tally_mut(&mut self, dc: usize) -> Option<&mut Tally> {
+        if dc == self.local_dc {
+            Some(&mut self.local)
+        } else {
+            self.remote.get_mut(dc)?.as_mut()
+        }
+    }
+
     /// The level this tracker enforces.
     pub fn level(&self) -> Level {
         self.level
@@ -239,13 +247,8 @@ impl Tracker {
     /// or more replies than the DC has racks. Replies after the outcome is decided are
     /// counted but cannot change it.
     pub fn submit(&mut self, dc: usize, reply: Reply) -> bool {
-        let tally = if dc == self.local_dc {
-            &mut self.local
-        } else {
-            match self.remote.get_mut(dc) {
-                Some(Some(t)) => t,
-                _ => return false,
-            }
+        let Some(tally) = self.tally_mut(dc) else {
+            return false;
         };
         if tally.received() >= tally.expected {
             return false;

@@ -21,8 +21,8 @@ use crate::cluster::coordinator::Cluster;
 use crate::cluster::live::LiveCluster;
 use crate::store::Store;
 
-/// How long an async task waits for the store lock before it checks for a busy
-/// script and yields.
+/// How long an async task waits for the store lock before it checks whether a busy
+/// script holds it (the client then gets BUSY).
 const LOCK_SLICE: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// State shared by every connection task.
@@ -62,15 +62,12 @@ impl Shared {
         self.live.as_ref().map(|l| l.load())
     }
 
-    /// Takes the store lock, waiting without blocking the thread while a script
-    /// holds it.
+    /// Takes the store lock, waiting as a task (never blocking the thread) for as long
+    /// as it is held, a running script included.
     pub async fn lock_store(&self) -> StoreGuard<'_> {
         loop {
             if let Some(store) = self.store.lock_within(LOCK_SLICE).await {
                 return store;
-            }
-            if self.busy.running() {
-                tokio::time::sleep(LOCK_SLICE).await;
             }
         }
     }
@@ -84,9 +81,6 @@ impl Shared {
             }
             if self.busy.timed_out(crate::store::unix_ms()) {
                 return None;
-            }
-            if self.busy.running() {
-                tokio::time::sleep(LOCK_SLICE).await;
             }
         }
     }

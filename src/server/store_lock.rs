@@ -144,8 +144,7 @@ mod tests {
     /// lands.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn contended_tasks_all_get_the_lock() {
-        let params = crate::params::Params::default();
-        let lock = Arc::new(StoreLock::new(Store::new(params, 0)));
+        let lock = new_lock();
         let missed = Arc::new(AtomicUsize::new(0));
         let tasks: Vec<_> = (0..16)
             .map(|_| {
@@ -178,13 +177,17 @@ mod tests {
         assert_eq!(lock.waiting.load(Ordering::SeqCst), 0);
     }
 
+    fn new_lock() -> Arc<StoreLock> {
+        Arc::new(StoreLock::new(Store::new(
+            crate::params::Params::default(),
+            0,
+        )))
+    }
+
     /// A release by a blocking thread wakes a waiting task at once.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_blocking_release_wakes_a_task() {
-        let lock = Arc::new(StoreLock::new(Store::new(
-            crate::params::Params::default(),
-            0,
-        )));
+        let lock = new_lock();
         let (held_tx, held_rx) = std::sync::mpsc::channel();
         let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
         let holder = {
