@@ -24,7 +24,7 @@ use tokio::sync::oneshot;
 use super::quorum::{self, Level, Outcome, Tracker};
 use super::ring::{NodeId, NodeInfo, RackId, Ring};
 use crate::clients::{Client, Origin};
-use crate::commands::dispatch::resolve;
+use crate::commands::dispatch::{dispatch_resolved, resolve};
 use crate::commands::table::{flags, Entry};
 use crate::commands::{dispatch, Ctx};
 use crate::config::DynoConfig;
@@ -99,11 +99,9 @@ pub struct Pending {
 enum PendingKind {
     /// A quorum over several racks (and, for EACH, datacenters): each vote is unit `pos`
     /// of the batch frame `frame` sent to a replica of DC `dc`.
-    Quorum {
-        tracker: Tracker,
-        votes: Vec<Vote>,
-        replies: Arc<Mutex<Vec<FrameReply>>>,
-    },
+    /// Boxed: a slot is moved several times on its way to the wait, and the tracker
+    /// with its inline replies is the biggest thing in it.
+    Quorum(Box<QuorumWait>),
     /// A single peer's reply relayed as is (a command forwarded to its owner).
     Relay(oneshot::Receiver<PeerReply>),
     /// A multi-key command split by owner: each part's key indices and its outcome,
@@ -113,6 +111,16 @@ enum PendingKind {
         nkeys: usize,
     },
 }
+
+struct QuorumWait {
+    tracker: Tracker,
+    votes: Votes,
+    replies: Arc<Mutex<Vec<FrameReply>>>,
+}
+
+/// The votes a request waits for: one per other replica that counts for its level,
+/// inline for the usual few racks (no allocation per replicated write).
+type Votes = smallvec::SmallVec<[Vote; 4]>;
 
 /// Where one replica's answer to a unit will be: unit `pos` of the reply to batch frame
 /// `frame`, counting for DC `dc`.
@@ -480,12 +488,12 @@ impl Cluster {
         token: Option<u32>,
     ) -> impl Iterator<Item = NodeId> + '_ {
         let owner = token.map(|t| self.ring.owner_in_rack(rack, t));
-        (0..self.ring.nodes().len() as u32)
-            .map(NodeId)
-            .filter(move |&n| match owner {
-                Some(o) => n == o,
-                None => self.ring.rack_of(n) == Some(rack),
-            })
+        let every = owner.is_none().then(|| {
+            (0..self.ring.nodes().len() as u32)
+                .map(NodeId)
+                .filter(move |&n| self.ring.rack_of(n) == Some(rack))
+        });
+        owner.into_iter().chain(every.into_iter().flatten())
     }
 
     /// Runs a client command: checks the node state, routes it to its owner when this
@@ -516,9 +524,9 @@ impl Cluster {
         if entry.cmd.has(flags::BROADCAST) {
             return Slot::Ready(self.broadcast(ctx, args, out));
         }
-        let keys = entry.cmd.key_positions(args);
-        let first_key = keys.first().map(|&i| args[i].as_ref());
-        if !self.every_key_local && !keys.is_empty() {
+        let first_key = entry.cmd.first_key_position(args).map(|i| args[i].as_ref());
+        if !self.every_key_local && first_key.is_some() {
+            let keys = entry.cmd.key_positions(args);
             let owner = self.ring.local_owner(&args[keys[0]]);
             if keys
                 .iter()
@@ -540,9 +548,9 @@ impl Cluster {
         crate::stats::metrics()
             .count_level(is_write, if is_write { write_level } else { read_level });
         if is_write {
-            self.write(ctx, args, first_key, write_level, out)
+            self.write(ctx, Some(entry), args, first_key, write_level, out)
         } else if entry.cmd.has(flags::READONLY) && read_level != Level::DcOne && self.has_peers() {
-            let reply = dispatch(ctx, args);
+            let reply = dispatch_resolved(ctx, Ok(entry), args);
             let votes = self.fan_out_read(
                 ctx.client.db as u8,
                 ctx.client.proto,
@@ -553,7 +561,7 @@ impl Cluster {
             );
             self.quorum(read_level, ctx.client.proto, reply, votes, out)
         } else {
-            Slot::Ready(dispatch(ctx, args))
+            Slot::Ready(dispatch_resolved(ctx, Ok(entry), args))
         }
     }
 
@@ -574,49 +582,50 @@ impl Cluster {
             }
         }
         let write_level = ctx.client.levels.map_or(self.write_level(), |l| l.1);
-        self.write(ctx, args, None, write_level, out)
+        self.write(ctx, None, args, None, write_level, out)
     }
 
     /// Runs a command that may write, then replicates the effects it recorded (the
     /// command itself, a handler's rewrite, or an EXEC's `MULTI`…`EXEC`) to the other
     /// replicas, routed by the first key they write, and waits as `level` asks.
     ///
-    /// `first_key` is the first key of `args` when the caller already looked it up: a
-    /// command that replicates as itself is routed by it without a second lookup.
+    /// `entry` and `first_key` are the command and its first key when the caller already
+    /// looked them up: the table is not searched again, and a command that replicates
+    /// as itself is routed by that key.
     fn write(
         &self,
         ctx: &mut Ctx,
+        entry: Option<Entry>,
         args: &[Bytes],
         first_key: Option<&[u8]>,
         level: Level,
         out: &mut Outbound,
     ) -> Slot {
         ctx.replicate = self.has_peers();
-        let reply = dispatch(ctx, args);
+        ctx.own_args = args.as_ptr() as usize;
+        let reply = match entry {
+            Some(e) => dispatch_resolved(ctx, Ok(e), args),
+            None => dispatch(ctx, args),
+        };
         ctx.replicate = false;
+        ctx.own_args = 0;
+        let own = std::mem::take(&mut ctx.effect_is_own_args).then_some(args);
         let effects = std::mem::take(&mut ctx.effects);
-        if effects.is_empty() {
+        if own.is_none() && effects.is_empty() {
             return Slot::Ready(reply);
         }
-        let route_key = match (first_key, effects.as_slice()) {
-            (Some(k), [e]) if is_same_command(e, args) => Some(k),
-            _ => effects.iter().find_map(|e| {
-                resolve(e)
-                    .ok()
-                    .and_then(|en| en.cmd.key_positions(e).first().map(|&i| e[i].as_ref()))
-            }),
+        let route_key = match own {
+            Some(args) => first_key.or_else(|| first_key_of(args)),
+            None => effects.iter().find_map(|e| first_key_of(e)),
         };
         self.stats
             .replicated_writes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let votes = self.replicate(
-            ctx.client.db as u8,
-            ctx.client.proto,
-            &effects,
-            route_key,
-            level,
-            out,
-        );
+        let unit = out.begin_unit();
+        for e in own.into_iter().chain(effects.iter().map(Vec::as_slice)) {
+            batch::push_command(unit, e);
+        }
+        let votes = self.replicate(ctx.client.db as u8, ctx.client.proto, route_key, level, out);
         self.quorum(level, ctx.client.proto, reply, votes, out)
     }
 
@@ -712,25 +721,20 @@ impl Cluster {
         }
     }
 
-    /// Queues a write's effects to every other replica (one unit in each replica's batch
-    /// frame). Returns the votes that count for `level`.
+    /// Queues the unit being built in `out` (a write's effects) to every other replica
+    /// (one unit in each replica's batch frame). Returns the votes that count for `level`.
     fn replicate(
         &self,
         db: u8,
         proto: u8,
-        effects: &[Vec<Bytes>],
         key: Option<&[u8]>,
         level: Level,
         out: &mut Outbound,
-    ) -> Vec<Vote> {
-        let cmds = out.begin_unit();
-        for e in effects {
-            batch::push_command(cmds, e);
-        }
+    ) -> Votes {
         let key = key.map(|k| self.ring.hash_key(k));
         let local_dc = self.ring.local_dc();
         let me = self.ring.local();
-        let mut votes = Vec::new();
+        let mut votes = Votes::new();
         for dc in 0..self.ring.dc_count() {
             if dc == local_dc || level == Level::DcEachSafeQuorum {
                 let want = level != Level::DcOne;
@@ -776,11 +780,11 @@ impl Cluster {
         key: Option<&[u8]>,
         level: Level,
         out: &mut Outbound,
-    ) -> Vec<Vote> {
+    ) -> Votes {
         batch::push_command(out.begin_unit(), args);
         let local_dc = self.ring.local_dc();
         let me = self.ring.local();
-        let mut votes = Vec::new();
+        let mut votes = Votes::new();
         let Some(key) = key else { return votes };
         for dc in 0..self.ring.dc_count() {
             if dc != local_dc && level != Level::DcEachSafeQuorum {
@@ -798,14 +802,7 @@ impl Cluster {
         votes
     }
 
-    fn quorum(
-        &self,
-        level: Level,
-        proto: u8,
-        local: Reply,
-        votes: Vec<Vote>,
-        out: &Outbound,
-    ) -> Slot {
+    fn quorum(&self, level: Level, proto: u8, local: Reply, votes: Votes, out: &Outbound) -> Slot {
         if level == Level::DcOne {
             return Slot::Ready(local);
         }
@@ -817,11 +814,11 @@ impl Cluster {
             return Slot::Ready(local);
         }
         Slot::Wait(Pending {
-            kind: PendingKind::Quorum {
+            kind: PendingKind::Quorum(Box::new(QuorumWait {
                 tracker,
                 votes,
                 replies: out.replies.clone(),
-            },
+            })),
             timeout: self.wait_timeout(),
         })
     }
@@ -991,14 +988,13 @@ impl Cluster {
     }
 }
 
-/// Whether `effect` is `args` itself (the arguments, not copies of them): what
-/// `dispatch::call` records for a write whose handler recorded no other effect.
-fn is_same_command(effect: &[Bytes], args: &[Bytes]) -> bool {
-    effect.len() == args.len()
-        && effect
-            .iter()
-            .zip(args)
-            .all(|(e, a)| e.as_ptr() == a.as_ptr() && e.len() == a.len())
+/// The first key `command` names, if it is a known command with keys.
+fn first_key_of(command: &[Bytes]) -> Option<&[u8]> {
+    let entry = resolve(command).ok()?;
+    entry
+        .cmd
+        .first_key_position(command)
+        .map(|i| command[i].as_ref())
 }
 
 /// The checksum of a reply whose `proto` encoding is `encoded`: scalar replies encode
@@ -1182,11 +1178,12 @@ impl Pending {
                 }
                 merge_split(ready, nkeys)
             }
-            PendingKind::Quorum {
-                mut tracker,
-                mut votes,
-                replies,
-            } => {
+            PendingKind::Quorum(mut wait) => {
+                let QuorumWait {
+                    tracker,
+                    votes,
+                    replies,
+                } = &mut *wait;
                 let mut timed_out = false;
                 poll_fn(|cx| {
                     {
@@ -1243,7 +1240,7 @@ impl Pending {
                     Poll::Pending
                 })
                 .await;
-                let outcome = tracker.into_outcome();
+                let outcome = wait.tracker.into_outcome();
                 observe_quorum(started, timed_out, outcome.as_ref());
                 outcome.map_or_else(|| Reply::error(quorum::QUORUM_FAILED), outcome_reply)
             }

@@ -178,7 +178,8 @@ pub struct Tracker {
 struct Tally {
     expected: usize,
     quorum: usize,
-    goods: Vec<(u32, Bytes)>,
+    /// Inline for up to three racks, the usual layout: no allocation per request.
+    goods: smallvec::SmallVec<[(u32, Bytes); 3]>,
     errors: usize,
     first_error: Option<Bytes>,
 }
@@ -333,7 +334,7 @@ impl Tally {
         Tally {
             expected,
             quorum: expected / 2 + 1,
-            goods: Vec::with_capacity(expected),
+            goods: smallvec::SmallVec::with_capacity(expected),
             errors: 0,
             first_error: None,
         }

@@ -106,7 +106,17 @@ pub fn held_by_pause(store: &Store, client: &Client, args: &[Bytes], now_ms: u64
 /// Runs one command and returns its reply (already `Reply::None` when CLIENT REPLY
 /// suppresses it).
 pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let reply = match resolve(args) {
+    dispatch_resolved(ctx, resolve(args), args)
+}
+
+/// [`dispatch`] for a caller that already looked the command up with [`resolve`] (the
+/// coordinator routes by it), so the table is not searched twice per command.
+pub fn dispatch_resolved(
+    ctx: &mut Ctx,
+    resolved: Result<Entry, CmdError>,
+    args: &[Bytes],
+) -> Reply {
+    let reply = match resolved {
         Err(e) => {
             if let Ok(entry) = table().lookup(&args[0]).ok_or(()) {
                 ctx.store.cmd_stats[entry.id].rejected += 1;
@@ -184,7 +194,11 @@ pub fn call(ctx: &mut Ctx, entry: Entry, args: &[Bytes]) -> Reply {
         && ctx.store.dirty != dirty_before
         && ctx.effects.len() == effects_before
     {
-        ctx.effects.push(args.to_vec());
+        if ctx.effects.is_empty() && args.as_ptr() as usize == ctx.own_args {
+            ctx.effect_is_own_args = true;
+        } else {
+            ctx.effects.push(args.to_vec());
+        }
     }
     // A write that changed the keyspace invalidates the WATCHes on its keys and the
     // tracking clients caching them (Redis's `signalModifiedKey`).

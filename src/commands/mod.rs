@@ -71,6 +71,12 @@ pub struct Ctx<'a> {
     /// to reach the same state. By default a write's effect is the command itself; a
     /// handler whose outcome is not deterministic pushes its own effect instead.
     pub effects: Vec<Vec<Bytes>>,
+    /// The address of the argument list the coordinator runs (0 when none): if that
+    /// command replicates as itself, `dispatch::call` sets `effect_is_own_args` instead
+    /// of copying the arguments into `effects`, and the coordinator sends them from
+    /// where they are, ahead of any effect recorded after them.
+    pub own_args: usize,
+    pub effect_is_own_args: bool,
     /// Whether a blocking command may block (false inside MULTI and scripts, where it
     /// answers as if it timed out at once).
     pub may_block: bool,
@@ -115,6 +121,8 @@ impl<'a> Ctx<'a> {
             action: None,
             replicate: false,
             effects: Vec::new(),
+            own_args: 0,
+            effect_is_own_args: false,
             may_block: true,
             serving: None,
             reblocked: false,

@@ -513,6 +513,18 @@ impl Command {
     }
 
     /// The argument positions of the keys in `args` (COMMAND GETKEYS, routing).
+    /// The position of the first key in `args`, without building [`Self::key_positions`]'s
+    /// list when the key range is fixed (the coordinator needs only this per command).
+    pub fn first_key_position(&self, args: &[Bytes]) -> Option<usize> {
+        if self.key_finder.is_some() {
+            return self.key_positions(args).first().copied();
+        }
+        let (first, last, step) = self.keys;
+        let n = args.len() as i32;
+        let last = if last < 0 { n + last } else { last.min(n - 1) };
+        (first > 0 && step > 0 && first <= last).then_some(first as usize)
+    }
+
     pub fn key_positions(&self, args: &[Bytes]) -> Vec<usize> {
         if let Some(f) = self.key_finder {
             return f(args);
@@ -650,4 +662,36 @@ fn with_lower<R>(name: &[u8], f: impl FnOnce(&[u8]) -> Option<R>) -> Option<R> {
 pub fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(Table::build)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The coordinator routes by `first_key_position`; it must name the same key as the
+    /// full list for every command and argument count, including ranges that end before
+    /// they start (`last` counted from the end of a short command).
+    #[test]
+    fn first_key_position_is_the_first_of_key_positions() {
+        let t = table();
+        for e in t.entries.iter() {
+            for argc in 1..8 {
+                let args: Vec<Bytes> = (0..argc)
+                    .map(|i| {
+                        Bytes::from(if i == 0 {
+                            e.full_name.to_string()
+                        } else {
+                            i.to_string()
+                        })
+                    })
+                    .collect();
+                assert_eq!(
+                    e.cmd.first_key_position(&args),
+                    e.cmd.key_positions(&args).first().copied(),
+                    "{} with {argc} arguments",
+                    e.full_name
+                );
+            }
+        }
+    }
 }
