@@ -112,6 +112,8 @@ enum PendingKind {
     },
 }
 
+/// A write's or read's quorum: its tally, the replies still awaited, and the batch's
+/// frame replies they are read from.
 struct QuorumWait {
     tracker: Tracker,
     votes: Votes,
