@@ -155,8 +155,10 @@ const NOSCRIPT_ERR: &str = "NOSCRIPT No matching script. Please use EVAL.";
 
 fn run_script(ctx: &mut Ctx, args: &[Bytes], source: Source, ro: bool) -> Result<Reply, CmdError> {
     // The script (SKIP_MONITOR) shows in MONITOR before the commands it runs.
-    if let Some(entry) = table().lookup(&args[0]) {
-        super::dispatch::feed_monitors(ctx, entry, args);
+    if !ctx.store.monitors.is_empty() {
+        if let Some(entry) = table().lookup(&args[0]) {
+            super::dispatch::feed_monitors(ctx, entry, args);
+        }
     }
     let numkeys = arg_i64(&args[2])?;
     if numkeys > (args.len() - 3) as i64 {
@@ -169,7 +171,7 @@ fn run_script(ctx: &mut Ctx, args: &[Bytes], source: Source, ro: bool) -> Result
     }
     let mut vm = ctx.store.scripts.take_vm().map_err(CmdError::Other)?;
     let sha = match source {
-        Source::Body => vm.load(&args[1]),
+        Source::Body => vm.load(&args[1]).map(std::borrow::Cow::Owned),
         Source::Sha => {
             let sha = crate::scripting::sha_key(&args[1]);
             if vm.flags(&sha).is_some() {

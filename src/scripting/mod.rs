@@ -183,7 +183,7 @@ impl Scripts {
         let sha = sha_key(sha);
         self.vm
             .as_ref()
-            .is_some_and(|vm| vm.scripts.contains_key(&sha))
+            .is_some_and(|vm| vm.scripts.contains_key(sha.as_ref()))
     }
 
     /// How many scripts are cached and the memory their bodies take (INFO memory).
@@ -231,11 +231,12 @@ struct Names {
 }
 
 /// A SHA1 given by a client as the script cache's key (Redis accepts upper-case hex).
-/// Valid UTF-8, the usual case, is checked without `from_utf8_lossy`'s slower walk.
-pub fn sha_key(sha: &[u8]) -> String {
+/// The usual lower-case one is borrowed, not copied: EVALSHA looks it up per call.
+pub fn sha_key(sha: &[u8]) -> std::borrow::Cow<'_, str> {
     match std::str::from_utf8(sha) {
-        Ok(s) => s.to_ascii_lowercase(),
-        Err(_) => String::from_utf8_lossy(sha).to_ascii_lowercase(),
+        Ok(s) if !s.bytes().any(|b| b.is_ascii_uppercase()) => s.into(),
+        Ok(s) => s.to_ascii_lowercase().into(),
+        Err(_) => String::from_utf8_lossy(sha).to_ascii_lowercase().into(),
     }
 }
 
