@@ -131,6 +131,15 @@ impl Store {
         store
     }
 
+    /// `total_net_output_bytes`: what batches wrote (counted under the lock) and what
+    /// subscribers' writers wrote between batches (an atomic).
+    pub fn net_output_bytes(&self) -> u64 {
+        self.stats.net_output_bytes
+            + crate::stats::metrics()
+                .push_output_bytes
+                .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Records one call of command `id` that took `usec` for `INFO latencystats`
     /// (when `latency-tracking` is on).
     pub fn track_latency(&mut self, id: usize, usec: u64) {
