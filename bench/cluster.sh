@@ -7,6 +7,9 @@
 # -P 1, 4 x REQUESTS at -P 16), repeated ROUNDS times; prints one CSV line per run:
 #   setup,pipeline,test,rps,avg_ms,min_ms,p50_ms,p95_ms,p99_ms,max_ms
 # Take the medians per (setup, pipeline, test) for BENCHMARKS.md.
+# NODE_THREADS=N gives each cluster node `redmite_threads: N` (the single node keeps
+# one worker per core): three nodes on a two-core machine fight over the cores with
+# two workers each, where Dynomite and redis-server are single-threaded.
 # With DYNOMITE_BIN=/path/to/dynomite (Netflix Dynomite built from its sources, with
 # its conf/dynomite.pem beside the binary or in DYNOMITE_PEM), the same 3-rack
 # DC_QUORUM layout also runs as 3 Dynomite nodes in front of 3 redis-servers on
@@ -27,7 +30,11 @@ for i in 1 2 3; do
     sed -e "s/127\.0\.0\.1\([0-9]\)/127.0.90.1\1/g" \
         -e "s/DC_SAFE_QUORUM/$LEVEL/" \
         "conf/safe_quorum_rack$i.yml" >"$work/rack$i.yml"
-    "$REDMITE_BIN" -c "$work/rack$i.yml" -v 3 >"$work/rack$i.log" 2>&1 &
+    cp "$work/rack$i.yml" "$work/node$i.yml"
+    if [ -n "${NODE_THREADS:-}" ]; then
+        echo "  redmite_threads: $NODE_THREADS" >>"$work/node$i.yml"
+    fi
+    "$REDMITE_BIN" -c "$work/node$i.yml" -v 3 >"$work/rack$i.log" 2>&1 &
     pids+=($!)
 done
 sed -e "s/127\.0\.0\.1:/127.0.91.1:/g" -e "s/0\.0\.0\.0:/127.0.91.1:/g" conf/redis_single.yml >"$work/single.yml"
@@ -64,7 +71,7 @@ for h in "${entry[cluster]}" ${entry[dynomite]:-}; do
     done
 done
 
-uptime >&2
+uptime >&2; echo "# NODE_THREADS=${NODE_THREADS:-default}" >&2
 for round in $(seq 1 "$ROUNDS"); do
     for p in 1 16; do
         n=$REQUESTS
@@ -76,4 +83,4 @@ for round in $(seq 1 "$ROUNDS"); do
         done
     done
 done
-uptime >&2
+uptime >&2; echo "# NODE_THREADS=${NODE_THREADS:-default}" >&2

@@ -149,9 +149,11 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot write pid file '{}'", pid.display()))?;
     }
     crate::info::set_allocator_background_threads(params.get("jemalloc-bg-thread") == Some("yes"));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = dyno.as_ref().and_then(|cfg| cfg.threads) {
+        runtime.worker_threads(n as usize);
+    }
+    let runtime = runtime.enable_all().build()?;
     let result = runtime.block_on(serve(params, conf, dyno, ports));
     if let Some(pid) = &cli.pid_file {
         let _ = std::fs::remove_file(pid);
@@ -227,6 +229,10 @@ async fn serve(
     dyno: Option<DynoConfig>,
     ports: Ports,
 ) -> anyhow::Result<()> {
+    info!(
+        "{} worker threads",
+        tokio::runtime::Handle::current().metrics().num_workers()
+    );
     let mut listeners = Vec::new();
     let mut cluster = None;
     let backlog = params.get_int("tcp-backlog").clamp(1, i64::from(u32::MAX)) as u32;

@@ -196,3 +196,36 @@ fn closed_connections_leave_client_list() {
     });
     assert!(only_admin, "closed clients still listed");
 }
+
+/// `redmite_threads` sizes the runtime (the node logs the count its runtime reports),
+/// and the node serves with one worker as with several.
+#[test]
+fn redmite_threads_sets_the_worker_threads() {
+    for n in [1, 3] {
+        let dir = std::env::temp_dir().join(format!("redmite-threads-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("node.yml");
+        std::fs::write(
+            &conf,
+            format!(
+                "dyn_o_mite:\n  listen: 127.0.0.1:8102\n  dyn_listen: 127.0.0.1:8101\n  \
+                 servers:\n  - 127.0.0.1:{}:1\n  tokens: '0'\n  redmite_threads: {n}\n",
+                common::free_port()
+            ),
+        )
+        .unwrap();
+        let server = Server::start(&["-c", conf.to_str().unwrap()]);
+        let mut conn = server.conn();
+        let _: () = redis::cmd("SET").arg("k").arg(n).query(&mut conn).unwrap();
+        let v: u32 = redis::cmd("GET").arg("k").query(&mut conn).unwrap();
+        assert_eq!(v, n);
+        let line = format!("{n} worker threads");
+        assert!(
+            poll_until(Duration::from_secs(5), || server.log_text().contains(&line)),
+            "no '{line}' in the log: {}",
+            server.log_text()
+        );
+        drop(server);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -104,6 +104,7 @@ pub const DIRECTIVES: &[Directive] = {
         d("redmite_requirepass", Str, "secret"),
         d("redmite_databases", Num, "16"),
         d("redmite_maxmemory", Str, "100mb"),
+        d("redmite_threads", Num, "2"),
     ]
 };
 
@@ -165,6 +166,7 @@ pub struct RawPool {
     pub redmite_requirepass: Scalar,
     pub redmite_databases: Scalar,
     pub redmite_maxmemory: Scalar,
+    pub redmite_threads: Scalar,
 }
 
 /// A whole file as typed: the pool name and its directives.

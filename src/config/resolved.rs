@@ -150,6 +150,9 @@ pub struct DynoConfig {
     pub databases: u32,
     /// `redmite_maxmemory` in bytes; 0 means unlimited.
     pub maxmemory: u64,
+    /// `redmite_threads`: the runtime's worker threads; unset means tokio's default
+    /// (`TOKIO_WORKER_THREADS`, else one per core).
+    pub threads: Option<u32>,
     /// Non-fatal problems found while loading, each `file:line: message`, for the caller to log.
     pub warnings: Vec<String>,
 }
@@ -857,6 +860,8 @@ impl DynoConfig {
             })?,
         };
 
+        let threads = r.num(&p.redmite_threads, "redmite_threads", 1, 1024)?;
+
         Ok(DynoConfig {
             pool_name: raw.pool_name,
             listen,
@@ -902,6 +907,7 @@ impl DynoConfig {
             requirepass,
             databases,
             maxmemory,
+            threads: threads.map(|n| n as u32),
             warnings: r.warnings,
         })
     }
@@ -958,6 +964,7 @@ impl DynoConfig {
             requirepass: None,
             databases: DEFAULT_DATABASES,
             maxmemory: 0,
+            threads: None,
             warnings: Vec::new(),
         }
     }

@@ -200,6 +200,8 @@ fn booleans_and_numbers() {
         ("  data_store: 2\n", "t.yml:8: directive \"data_store\" has an invalid value 2: use 0 (redis)"),
         ("  data_store: 0\n", "ok"),
         ("  redmite_databases: 0\n", "t.yml:8: directive \"redmite_databases\" has an out-of-range value 0: it must be between 1 and 1000000"),
+        ("  redmite_threads: 0\n", "t.yml:8: directive \"redmite_threads\" has an out-of-range value 0: it must be between 1 and 1024"),
+        ("  redmite_threads: 1\n", "ok"),
         (
             "  redmite_maxmemory: lots\n",
             "t.yml:8: directive \"redmite_maxmemory\" is not a byte count: \"lots\" (use e.g. 0, 1048576, 100mb or 2gb)",
@@ -332,6 +334,7 @@ fn values_are_typed() {
     assert_eq!(c.mbuf_size, 16384);
     assert_eq!(c.max_msgs, 200_000);
     assert_eq!(c.databases, 16);
+    assert_eq!(c.threads, None);
     assert_eq!(c.maxmemory, 0);
     assert!(c.preconnect && c.auto_eject_hosts && !c.enable_gossip && !c.read_repairs_enabled);
 
@@ -344,6 +347,7 @@ fn values_are_typed() {
         "  redmite_requirepass: 's3cret'\n",
         "  redmite_maxmemory: 2mb\n",
         "  redmite_databases: 4\n",
+        "  redmite_threads: 3\n",
         "  dyn_seed_provider: dns_provider\n",
         "  # a comment line\n",
         "\n",
@@ -367,6 +371,7 @@ fn values_are_typed() {
     assert_eq!(c.requirepass.as_deref(), Some("s3cret"));
     assert_eq!(c.maxmemory, 2 * 1024 * 1024);
     assert_eq!(c.databases, 4);
+    assert_eq!(c.threads, Some(3));
     assert_eq!(c.dyn_seed_provider, SeedProvider::Dns);
     assert_eq!(c.env, "network");
 }
