@@ -159,3 +159,46 @@ fn a_subscriber_that_stops_reading_is_disconnected_at_its_buffer_limit() {
         }
     }
 }
+
+/// What is written to a subscriber counts in INFO's `total_net_output_bytes` (its
+/// writer counts outside the store lock). 2,000 messages of 1,000 bytes: the other
+/// bytes the server writes meanwhile (2,000 `:1` replies, at most 500 polls of
+/// `INFO stats`) come to well under the 2 MB checked for.
+#[test]
+fn messages_written_to_subscribers_count_as_output_bytes() {
+    const MESSAGES: usize = 2000;
+    const SIZE: usize = 1000;
+    let server = Server::start(&[]);
+    let mut sub = subscriber(&server);
+    let mut conn = server.conn();
+    let output = |conn: &mut redis::Connection| -> u64 {
+        let info: String = redis::cmd("INFO").arg("stats").query(conn).unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix("total_net_output_bytes:"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("total_net_output_bytes in INFO stats")
+    };
+    let before = output(&mut conn);
+    let payload = vec![b'x'; SIZE];
+    for _ in 0..MESSAGES {
+        let n: u64 = redis::cmd("PUBLISH")
+            .arg("ch")
+            .arg(&payload[..])
+            .query(&mut conn)
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+    let mut reader = BufReader::new(sub.stream().try_clone().unwrap());
+    for _ in 0..MESSAGES {
+        assert_eq!(read_message(&mut reader).len(), SIZE);
+    }
+    let wanted = (MESSAGES * SIZE) as u64;
+    let counted = common::poll_until(Duration::from_secs(5), || {
+        output(&mut conn) - before >= wanted
+    });
+    assert!(
+        counted,
+        "total_net_output_bytes grew by {} for {wanted} bytes of messages",
+        output(&mut conn) - before
+    );
+}
