@@ -71,7 +71,8 @@ for h in "${entry[cluster]}" ${entry[dynomite]:-}; do
     done
 done
 
-uptime >&2; echo "# NODE_THREADS=${NODE_THREADS:-default}" >&2
+echo "# NODE_THREADS=${NODE_THREADS:-default}" >&2
+uptime >&2
 for round in $(seq 1 "$ROUNDS"); do
     for p in 1 16; do
         n=$REQUESTS
@@ -83,4 +84,4 @@ for round in $(seq 1 "$ROUNDS"); do
         done
     done
 done
-uptime >&2; echo "# NODE_THREADS=${NODE_THREADS:-default}" >&2
+uptime >&2

@@ -354,7 +354,13 @@ fn section_text(out: &mut String, store: &Store, now_ms: u64, section: &str) {
             field!(out, "total_commands_processed", s.total_commands);
             field!(out, "instantaneous_ops_per_sec", 0);
             field!(out, "total_net_input_bytes", s.net_input_bytes);
-            field!(out, "total_net_output_bytes", store.net_output_bytes());
+            field!(
+                out,
+                "total_net_output_bytes",
+                crate::stats::metrics()
+                    .net_output_bytes
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            );
             field!(out, "total_net_repl_input_bytes", 0);
             field!(out, "total_net_repl_output_bytes", 0);
             field!(out, "instantaneous_input_kbps", "0.00");

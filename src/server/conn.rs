@@ -236,11 +236,6 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
             _ = stop.wait() => break,
         };
         if let Some(msg) = pushed {
-            // Let the publishers that are ready now run first, so that one write
-            // carries their messages too: as Redis writes a subscriber's buffer once
-            // per event-loop pass. Without this each message woke this task and
-            // made its own write, about 20 times as many as Redis makes.
-            tokio::task::yield_now().await;
             let mut out = BytesMut::from(&msg[..]);
             let mut p = Pushes {
                 rx: &mut pushes,
@@ -256,7 +251,7 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
             }
             p.written(taken);
             crate::stats::metrics()
-                .push_output_bytes
+                .net_output_bytes
                 .fetch_add(out.len() as u64, std::sync::atomic::Ordering::Relaxed);
         }
     }
@@ -480,9 +475,13 @@ impl Pushes<'_> {
         // Senders add to the count right after sending, under the store lock: under
         // the lock (a batch) zero means an empty queue, and outside it (the idle loop,
         // which has just received a message still counted) the count is not zero.
-        if self.queued.load(std::sync::atomic::Ordering::Acquire) == 0 {
+        let queued = self.queued.load(std::sync::atomic::Ordering::Acquire);
+        if queued == 0 {
             return 0;
         }
+        // Room for all of it at once: grown by doubling, a 1 MB take could hold a
+        // 2 MB buffer while the socket is full, beside the queue it came from.
+        out.reserve(queued.min(cap.saturating_sub(out.len())));
         let mut taken = 0;
         while out.len() < cap {
             let Ok(msg) = self.rx.try_recv() else { break };
@@ -679,7 +678,9 @@ impl Batch<'_> {
             batch_ms + started.duration_since(batch_start).as_millis() as u64;
         (self.client.qbuf, self.client.qbuf_cap) = self.qbuf;
         self.client.qbuf_peak = self.client.qbuf_peak.max(self.qbuf.0);
-        store.stats.net_output_bytes += written as u64;
+        crate::stats::metrics()
+            .net_output_bytes
+            .fetch_add(written as u64, std::sync::atomic::Ordering::Relaxed);
         store.clients.update(self.client);
         (segments, out, end, store.params.proto_max_bulk_len)
     }

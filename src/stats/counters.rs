@@ -117,7 +117,7 @@ impl Snapshot {
             client_protocol_errors: m.client_protocol_errors.load(Ordering::Relaxed),
             peer_applied: m.peer_applied.load(Ordering::Relaxed),
             net_input_bytes: store.stats.net_input_bytes,
-            net_output_bytes: store.net_output_bytes(),
+            net_output_bytes: m.net_output_bytes.load(Ordering::Relaxed),
             quorum_mismatch: m.quorum_failures(QuorumFailure::Mismatch),
             quorum_unreachable: m.quorum_failures(QuorumFailure::Unreachable),
             quorum_timeout: m.quorum_failures(QuorumFailure::Timeout),

@@ -83,11 +83,10 @@ pub struct Metrics {
     quorum_failures: [AtomicU64; 3],
     /// Stats endpoint requests served.
     pub stats_requests: AtomicU64,
-    /// Bytes of published messages written to subscribers outside a batch. An
-    /// atomic, not a store counter: a subscriber's writer would otherwise take the
-    /// store lock after every write, against the publishers. See
-    /// [`crate::store::Store::net_output_bytes`].
-    pub push_output_bytes: AtomicU64,
+    /// `total_net_output_bytes`: replies and pushes written to clients. An atomic,
+    /// not a store counter, because a subscriber's writer counts outside any batch
+    /// and would otherwise take the store lock after every write.
+    pub net_output_bytes: AtomicU64,
     /// When a quorum failure was last logged (rate limit).
     last_failure_log: Mutex<Option<Instant>>,
 }
@@ -106,7 +105,7 @@ static METRICS: Metrics = Metrics {
     level_requests: [[Z, Z, Z, Z], [Z, Z, Z, Z]],
     quorum_failures: [Z, Z, Z],
     stats_requests: Z,
-    push_output_bytes: Z,
+    net_output_bytes: Z,
     last_failure_log: parking_lot::const_mutex(None),
 };
 

@@ -42,7 +42,6 @@ pub struct Stats {
     pub total_connections: u64,
     pub rejected_connections: u64,
     pub net_input_bytes: u64,
-    pub net_output_bytes: u64,
     pub evicted_keys: u64,
     pub expired_keys_base: u64,
     pub total_error_replies: u64,
@@ -129,15 +128,6 @@ impl Store {
         };
         store.sync_event_logs();
         store
-    }
-
-    /// `total_net_output_bytes`: what batches wrote (counted under the lock) and what
-    /// subscribers' writers wrote between batches (an atomic).
-    pub fn net_output_bytes(&self) -> u64 {
-        self.stats.net_output_bytes
-            + crate::stats::metrics()
-                .push_output_bytes
-                .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Records one call of command `id` that took `usec` for `INFO latencystats`

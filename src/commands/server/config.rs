@@ -96,7 +96,7 @@ pub(super) fn set(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
 pub(super) fn resetstat(ctx: &mut Ctx, _args: &[Bytes]) -> Result<Reply, CmdError> {
     ctx.store.stats = Default::default();
     crate::stats::metrics()
-        .push_output_bytes
+        .net_output_bytes
         .store(0, std::sync::atomic::Ordering::Relaxed);
     for s in ctx.store.cmd_stats.iter_mut() {
         *s = Default::default();
