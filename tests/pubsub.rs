@@ -94,7 +94,7 @@ fn a_subscriber_that_stops_reading_is_disconnected_at_its_buffer_limit() {
     let _: () = redis::cmd("CONFIG")
         .arg("SET")
         .arg("client-output-buffer-limit")
-        .arg("pubsub 1mb 512kb 60")
+        .arg("pubsub 4mb 2mb 60")
         .query(&mut conn)
         .expect("CONFIG SET");
     let mut sub = subscriber(&server);
@@ -138,9 +138,14 @@ fn a_subscriber_that_stops_reading_is_disconnected_at_its_buffer_limit() {
         gone,
         "the subscriber was still connected after {published} bytes"
     );
+    // What the server holds for the subscriber is its queue, up to the 4 MB hard
+    // limit, counting what it took from it and could not write yet: with the
+    // allocator's size classes and the publisher's own buffers, about 1.3 times the
+    // limit. A message kept in a buffer grown by doubling (twice its size) makes it
+    // about 2.4 times.
     let grown = peak.saturating_sub(before);
     assert!(
-        grown < (published as u64) / 2 && grown < 8 << 20,
+        grown < 6 << 20,
         "used_memory grew by {grown} bytes while {published} bytes were published"
     );
     let log = server.log_text();

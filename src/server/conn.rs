@@ -236,6 +236,11 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, role: Role, shared: 
             _ = stop.wait() => break,
         };
         if let Some(msg) = pushed {
+            // Let the publishers that are ready now run first, so that one write
+            // carries their messages too, as Redis writes a subscriber's buffer once
+            // per event-loop pass. Without this each message woke this task and made
+            // its own write.
+            tokio::task::yield_now().await;
             let mut out = BytesMut::from(&msg[..]);
             let mut p = Pushes {
                 rx: &mut pushes,

@@ -301,7 +301,10 @@ impl PubSub {
                 let slot = &mut encoded[usize::from(sub.proto == 3)];
                 let bytes = slot
                     .get_or_insert_with(|| {
-                        let mut out = BytesMut::new();
+                        // Sized up front: grown by doubling, the last `\r\n` after a
+                        // large payload doubles the buffer, and a queued message would
+                        // hold twice the bytes its subscriber's limit counts.
+                        let mut out = BytesMut::with_capacity(push_len(&reply));
                         encode(&reply, sub.proto, &mut out);
                         out.freeze()
                     })
@@ -337,6 +340,24 @@ impl PubSub {
     }
 }
 
+/// An upper bound of a message's encoded size (RESP2 or RESP3): its bulks and, per
+/// element, room for a header with a 20-digit length and the `\r\n`s.
+fn push_len(reply: &Reply) -> usize {
+    match reply {
+        Reply::Push(items) => {
+            items
+                .iter()
+                .map(|r| match r {
+                    Reply::Bulk(b) => b.len(),
+                    _ => 0,
+                })
+                .sum::<usize>()
+                + 26 * (items.len() + 1)
+        }
+        _ => 64,
+    }
+}
+
 /// Whether a queue with `queued` bytes waiting is over `limit`; `soft_since` is when
 /// it first went over the soft limit (Unix ms), kept by the caller per queue.
 pub fn exceeds(soft_since: &mut Option<u64>, queued: u64, limit: Limit, now_ms: u64) -> bool {
@@ -358,6 +379,26 @@ pub fn exceeds(soft_since: &mut Option<u64>, queued: u64, limit: Limit, now_ms: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A message's buffer is sized once: its encoding in either protocol never needs
+    /// more than `push_len`, whatever the lengths (a regrowth would double it).
+    #[test]
+    fn a_message_fits_the_room_reserved_for_it() {
+        for n in [0usize, 1, 9, 10, 99, 1000, 1024, 65_536, 1 << 20] {
+            let payload = Bytes::from(vec![b'x'; n]);
+            let msg = Reply::Push(vec![
+                Reply::bulk("pmessage"),
+                Reply::Bulk(Bytes::from(vec![b'p'; n % 300])),
+                Reply::Bulk(Bytes::from_static(b"channel")),
+                Reply::Bulk(payload),
+            ]);
+            for proto in [2, 3] {
+                let mut out = BytesMut::new();
+                encode(&msg, proto, &mut out);
+                assert!(out.len() <= push_len(&msg), "{n} bytes, RESP{proto}");
+            }
+        }
+    }
 
     #[test]
     fn hard_limit_drops_the_subscriber() {
