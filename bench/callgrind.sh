@@ -29,7 +29,7 @@ for name in $SERVERS; do
     if [[ $name == redis ]]; then
         cmd=(redis-server --save '' --appendonly no --bind 127.0.0.1 --port "$port")
     else
-        cmd=("$REDMITE_BIN" --port "$port" --bind 127.0.0.1)
+        cmd=("$REDMITE_BIN" --port "$port" --bind 127.0.0.1 --dyn-listen none --stats-listen none)
     fi
     valgrind --tool=callgrind --callgrind-out-file="$out" "${cmd[@]}" >"$work/$name.log" 2>&1 &
     pid=$!

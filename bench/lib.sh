@@ -38,7 +38,8 @@ start_pair() {
     redis-server --save '' --appendonly no --bind 127.0.0.1 --port "$redis_port" >"$work/redis.log" 2>&1 &
     pids+=($!)
     redmite_port=$(free_port)
-    "$REDMITE_BIN" --port "$redmite_port" --bind 127.0.0.1 >"$work/redmite.log" 2>&1 &
+    # Without the peer and stats ports, which another node may hold (8101, 22222).
+    "$REDMITE_BIN" --port "$redmite_port" --bind 127.0.0.1 --dyn-listen none --stats-listen none >"$work/redmite.log" 2>&1 &
     pids+=($!)
     wait_ping "$redis_port"
     wait_ping "$redmite_port"

@@ -58,7 +58,7 @@ for type in hash set zset; do
         if [[ $name == redis ]]; then
             redis-server --save '' --appendonly no --bind 127.0.0.1 --port "$port" >"$work/$name.log" 2>&1 &
         else
-            "$REDMITE_BIN" --port "$port" --bind 127.0.0.1 >"$work/$name.log" 2>&1 &
+            "$REDMITE_BIN" --port "$port" --bind 127.0.0.1 --dyn-listen none --stats-listen none >"$work/$name.log" 2>&1 &
         fi
         pid=$!
         pids+=("$pid")
