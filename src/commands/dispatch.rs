@@ -279,24 +279,25 @@ pub(super) fn signal_modified(
 }
 
 /// The observability hooks of every executed command, in one place: latency and size
-/// histograms and read/write counters (`stats`). Atomics only, no lock beyond the
-/// store lock the caller already holds.
+/// histograms and read/write counters (`stats`). Atomics written in turn under the
+/// store lock the caller holds, read by the stats endpoint without it.
 fn observe(ctx: &mut Ctx, entry: Entry, args: &[Bytes], usec: u64) {
+    use crate::stats::histogram::add_in_turn;
     let m = crate::stats::metrics();
+    let turn = &mut *ctx.store;
     if ctx.client.origin == crate::clients::Origin::Peer {
-        m.peer_applied
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        add_in_turn(&m.peer_applied, 1, turn);
         return;
     }
-    m.command_usec.record(usec);
+    m.command_usec.record_in_turn(usec, turn);
     m.payload_bytes
-        .record(args.iter().map(|a| a.len() as u64).sum());
+        .record_in_turn(args.iter().map(|a| a.len() as u64).sum(), turn);
     let counter = if entry.cmd.has(flags::WRITE) {
         &m.client_writes
     } else {
         &m.client_reads
     };
-    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    add_in_turn(counter, 1, turn);
 }
 
 /// SLOWLOG, LATENCY and MONITOR for one executed command, as Redis's `call` does

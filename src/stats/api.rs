@@ -92,7 +92,7 @@ impl Node {
                 body: super::prometheus::scrape(self),
             },
             ["historeset"] => {
-                metrics().reset_histograms();
+                metrics().reset_histograms(&mut self.shared.store.lock_blocking());
                 for l in cluster.iter().flat_map(|c| c.links.iter().flatten()) {
                     l.stats.rtt.reset();
                 }

@@ -76,6 +76,15 @@ fn quantile(counts: &[u64], max: u64, q: f64) -> u64 {
     max
 }
 
+/// Adds `n` to a counter whose writers take turns under the store lock (see
+/// [`Histogram::record_in_turn`]), without a locked read-modify-write.
+pub fn add_in_turn(counter: &AtomicU64, n: u64, _turn: &mut crate::store::Store) {
+    counter.store(
+        counter.load(Ordering::Relaxed).wrapping_add(n),
+        Ordering::Relaxed,
+    );
+}
+
 impl std::fmt::Debug for Histogram {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Histogram({:?})", self.summary())
@@ -105,6 +114,20 @@ impl Histogram {
         self.count.fetch_add(1, Ordering::Relaxed);
         self.sum.fetch_add(v, Ordering::Relaxed);
         self.max.fetch_max(v, Ordering::Relaxed);
+    }
+
+    /// [`Histogram::record`] for a histogram whose writers take turns: they hold the
+    /// store lock, which `turn` proves (only its holder has a `&mut Store`). Plain
+    /// loads and stores instead of locked read-modify-writes, which cost about 20
+    /// cycles each: with the counters beside them they were 7% of a pipelined SET's
+    /// CPU. Readers on other threads still see every field whole.
+    pub fn record_in_turn(&self, v: u64, turn: &mut crate::store::Store) {
+        add_in_turn(&self.buckets[bucket_of(v)], 1, turn);
+        add_in_turn(&self.count, 1, turn);
+        add_in_turn(&self.sum, v, turn);
+        if v > self.max.load(Ordering::Relaxed) {
+            self.max.store(v, Ordering::Relaxed);
+        }
     }
 
     /// Clears every count (Dynomite's `/historeset`).

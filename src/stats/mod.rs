@@ -72,6 +72,8 @@ pub struct Metrics {
     /// Request sizes: the bytes of a command's arguments.
     pub payload_bytes: Histogram,
     /// Client (and datastore-port) commands that read / write.
+    /// This one, `client_writes`, `peer_applied`, `command_usec` and `payload_bytes`
+    /// are written only in turn under the store lock (`histogram::add_in_turn`).
     pub client_reads: AtomicU64,
     pub client_writes: AtomicU64,
     /// Commands applied on behalf of peers (Dynomite's "dnode client" side).
@@ -162,8 +164,9 @@ impl Metrics {
         self.quorum_failures[i].load(Ordering::Relaxed)
     }
 
-    /// Clears the histograms (`/historeset`); counters keep counting.
-    pub fn reset_histograms(&self) {
+    /// Clears the histograms (`/historeset`); counters keep counting. Under the store
+    /// lock (`turn`), as the command histograms' writers, so no write undoes it.
+    pub fn reset_histograms(&self, _turn: &mut crate::store::Store) {
         self.command_usec.reset();
         self.quorum_usec.reset();
         self.payload_bytes.reset();
