@@ -13,7 +13,10 @@
 
 use bytes::Bytes;
 
-use super::scripting::{numkeys_spec, script_keys, with_script_rules, EVAL, RO_ACCESS, RW_UPDATE};
+use super::scripting::{
+    numkeys_spec, refuse_write_flag_on_ro, script_keys, with_script_rules, EVAL, RO_ACCESS,
+    RW_UPDATE,
+};
 use super::table::{flags::*, table, Command};
 use super::{is_kw, CmdError, Ctx};
 use crate::clients::Origin;
@@ -180,11 +183,7 @@ fn run_function(ctx: &mut Ctx, args: &[Bytes], ro: bool) -> Result<Reply, CmdErr
     if numkeys < 0 {
         return Err(CmdError::err("Number of keys can't be negative"));
     }
-    if ro && !f.flags.no_writes {
-        return Err(CmdError::err(
-            "Can not execute a script with write flag using *_ro command.",
-        ));
-    }
+    refuse_write_flag_on_ro(ro, &f.flags)?;
     let (libraries, count) = functions.counts();
     let Some(vm) = functions.take_vm() else {
         return Err(CmdError::err("Function not found"));

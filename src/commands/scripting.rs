@@ -19,7 +19,7 @@ use super::dispatch::{call, resolve};
 use super::table::{flags::*, table, Command, KeySpec};
 use super::{arg_i64, is_kw, Action, CmdError, Ctx};
 use crate::resp::Reply;
-use crate::scripting::{Busy, Kill};
+use crate::scripting::{Busy, Kill, ScriptFlags};
 
 const G: &str = "scripting";
 const NK: (i32, i32, i32) = (0, 0, 0);
@@ -190,6 +190,10 @@ fn run_script(ctx: &mut Ctx, args: &[Bytes], source: Source, ro: bool) -> Result
         }
     };
     let flags = vm.flags(&sha).unwrap_or_default();
+    if let Err(e) = refuse_write_flag_on_ro(ro, &flags) {
+        ctx.store.scripts.put_back(vm);
+        return Err(e);
+    }
     let split = 3 + numkeys as usize;
     let reply = with_script_rules(ctx, ro || flags.no_writes, |busy, exec| {
         vm.run(&sha, &args[3..split], &args[split..], busy, exec)
@@ -202,6 +206,18 @@ fn run_script(ctx: &mut Ctx, args: &[Bytes], source: Source, ro: bool) -> Result
     };
     ctx.store.scripts.put_back(vm);
     Ok(reply)
+}
+
+/// Redis's `scriptPrepareForRun` rule for `*_RO` commands: a script with a shebang
+/// line (every function has one) must declare `no-writes` to run read-only. Scripts
+/// without one run in compatibility mode, and their writes fail one by one instead.
+pub(super) fn refuse_write_flag_on_ro(ro: bool, flags: &ScriptFlags) -> Result<(), CmdError> {
+    if ro && flags.shebang && !flags.no_writes {
+        return Err(CmdError::err(
+            "Can not execute a script with write flag using *_ro command.",
+        ));
+    }
+    Ok(())
 }
 
 /// Runs a script or a function (`run`, given the busy timing and the `redis.call`
