@@ -7,7 +7,8 @@
 //! arity, `NOSCRIPT` commands, writes from read-only scripts) and then the normal
 //! `call` path. Blocking commands answer as if they timed out; blocked clients are
 //! served after the script. The writes' effects are replicated as one
-//! `MULTI`…`EXEC` unit, like a transaction's.
+//! `MULTI`…`EXEC` unit, like a transaction's. FCALL (`commands::function`) runs its
+//! functions through the same [`with_script_rules`].
 //!
 //! While a script runs past `busy-reply-threshold`, other connections do not wait
 //! for the lock: [`while_busy`] answers them (BUSY, or SCRIPT KILL and SHUTDOWN
@@ -349,7 +350,7 @@ fn script_debug(_ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
 /// BUSY, and `None` means the command is ALLOW_BUSY but needs the store (HELLO,
 /// AUTH, MULTI, WATCH...): the connection waits for the lock to run it.
 pub fn while_busy(busy: &Busy, args: &[Bytes], now_ms: u64) -> Option<(Reply, Option<Action>)> {
-    let busy_text = if busy.running_function().is_some() {
+    let busy_text = if busy.runs_function() {
         super::function::BUSY_FUNCTION
     } else {
         BUSY_EVAL

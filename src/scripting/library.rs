@@ -179,7 +179,7 @@ impl Functions {
         self.vm = Some(vm);
     }
 
-    /// FUNCTION DUMP: every library as Redis's payload (see [`super::rdb`]).
+    /// FUNCTION DUMP: every library as Redis's payload (see `scripting::rdb`).
     pub fn dump(&self) -> Vec<u8> {
         super::rdb::dump(self.libraries.values().map(|l| &l.code[..]))
     }

@@ -1,7 +1,8 @@
-//! The Lua 5.1 engine behind EVAL and friends, with Redis 7.0's sandbox.
+//! The Lua 5.1 engine behind EVAL and friends and FCALL, with Redis 7.0's sandbox.
 //!
-//! One Lua VM per server (created at first use, dropped by SCRIPT FLUSH), holding
-//! the compiled scripts by SHA1. The VM knows nothing about commands: a script's
+//! One Lua VM per server for scripts (created at first use, dropped by SCRIPT
+//! FLUSH), holding the compiled scripts by SHA1, and one for the function libraries
+//! (`library`, dropped by FUNCTION FLUSH), built the same way. The VM knows nothing about commands: a script's
 //! `redis.call` goes through the `exec` closure the caller passes to [`Vm::run`]
 //! (`commands::scripting` resolves and runs the command there, under the store lock
 //! the caller already holds, which is what makes a script atomic).
@@ -64,6 +65,8 @@ pub struct Busy {
     /// shows about it. SCRIPT KILL and FUNCTION KILL each stop only their own kind,
     /// and the BUSY text names the right one.
     function: parking_lot::Mutex<Option<RunningFunction>>,
+    /// Whether `function` is set, so that the end of every EVAL does not take its lock.
+    function_set: AtomicBool,
     /// Unix ms after which a FUNCTION LOAD's code is stopped (0: no load runs).
     /// Checked by the same instruction hook as the kill flag.
     load_deadline_ms: AtomicU64,
@@ -103,12 +106,20 @@ impl Busy {
     fn end(&self) {
         self.started_ms.store(0, Ordering::SeqCst);
         self.kill.store(false, Ordering::SeqCst);
-        *self.function.lock() = None;
+        if self.function_set.swap(false, Ordering::SeqCst) {
+            *self.function.lock() = None;
+        }
     }
 
     /// Says that the next run is the function `f` (FCALL), not an EVAL script.
     pub fn set_function(&self, f: RunningFunction) {
         *self.function.lock() = Some(f);
+        self.function_set.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether what runs (or ran last, until it ends) is a function, not a script.
+    pub fn runs_function(&self) -> bool {
+        self.function_set.load(Ordering::SeqCst)
     }
 
     /// The running function, if what runs is a function.
@@ -152,7 +163,7 @@ impl Busy {
         if self.wrote.load(Ordering::SeqCst) {
             return Kill::Unkillable;
         }
-        match (function, self.function.lock().is_some()) {
+        match (function, self.runs_function()) {
             (false, true) => return Kill::IsFunction,
             (true, false) => return Kill::IsEval,
             _ => {}
