@@ -254,13 +254,12 @@ impl Functions {
 
     /// Compiles the library's code and runs it in the loading environment.
     fn create(&mut self, meta: &Meta, code: &Bytes, timeout_ms: u64) -> Result<Library, LoadError> {
-        if self.vm.is_none() {
-            let vm = FunctionVm::new(self.busy.clone(), self.rand.clone())
-                .map_err(|e| format!("ERR {e}"))?;
-            self.vm = Some(vm);
-        }
-        let Some(fvm) = self.vm.as_ref() else {
-            return Err("ERR the functions engine is not available".into());
+        let fvm = match &mut self.vm {
+            Some(vm) => vm,
+            None => self.vm.insert(
+                FunctionVm::new(self.busy.clone(), self.rand.clone())
+                    .map_err(|e| format!("ERR {e}"))?,
+            ),
         };
         let functions = fvm.run_loader(&code[meta.body_at..], &self.busy, timeout_ms)?;
         if functions.is_empty() {
@@ -279,7 +278,14 @@ impl FunctionVm {
         let vm = Vm::new(busy, rand)?;
         let registered = Arc::new(parking_lot::Mutex::new(None::<Vec<FunctionInfo>>));
         let reg = registered.clone();
+        // Redis's order of checks: loading at all, the arguments, the name, a
+        // duplicate in the library.
         let register = vm.lua.create_function(move |lua, args: MultiValue| {
+            if reg.lock().is_none() {
+                return Err(redis_error(
+                    "redis.register_function can only be called on FUNCTION LOAD command",
+                ));
+            }
             let f = register_args(lua, &args).map_err(redis_error)?;
             if !valid_name(f.name.as_bytes()) {
                 return Err(redis_error(BAD_NAME));
