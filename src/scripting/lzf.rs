@@ -149,6 +149,11 @@ pub fn compress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
 /// `lzf_decompress`: the `len` bytes `input` holds, or `None` if it is corrupt or
 /// does not hold exactly that many.
 pub fn decompress(input: &[u8], len: usize) -> Option<Vec<u8>> {
+    // A payload's declared length is not trusted for the allocation: each input
+    // byte yields at most 88 output bytes (a 3-byte back reference of 264).
+    if len > input.len().saturating_mul(88) {
+        return None;
+    }
     let mut out = Vec::with_capacity(len);
     let mut ip = 0usize;
     while ip < input.len() {
@@ -186,6 +191,27 @@ pub fn decompress(input: &[u8], len: usize) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever compresses decompresses to itself, within the bound given.
+        #[test]
+        fn compress_round_trips(data in proptest::collection::vec(0u8..4, 0..3000), slack in 0usize..8) {
+            let out_len = data.len().saturating_sub(slack);
+            if let Some(c) = compress(&data, out_len) {
+                prop_assert!(c.len() <= out_len);
+                prop_assert_eq!(decompress(&c, data.len()), Some(data));
+            }
+        }
+
+        /// Arbitrary input never panics the decompressor.
+        #[test]
+        fn decompress_takes_any_input(data in proptest::collection::vec(any::<u8>(), 0..200), len in 0usize..100_000) {
+            if let Some(out) = decompress(&data, len) {
+                prop_assert_eq!(out.len(), len);
+            }
+        }
+    }
 
     #[test]
     fn round_trips() {
@@ -202,5 +228,7 @@ mod tests {
             }
         }
         assert_eq!(compress(b"abcdefghijklmnopqrstuvwxyz", 22), None);
+        // A declared length no input can hold is refused before allocating it.
+        assert_eq!(decompress(&[0, b'a'], usize::MAX), None);
     }
 }

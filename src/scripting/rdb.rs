@@ -231,6 +231,27 @@ const fn crc64_table() -> [u64; 256] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any payload with a valid footer parses or fails without panicking, and
+        /// what dump writes parses back to the same codes.
+        #[test]
+        fn parse_takes_any_payload(body in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let mut payload = body;
+            payload.extend_from_slice(&RDB_VERSION.to_le_bytes());
+            let crc = crc64(0, &payload);
+            payload.extend_from_slice(&crc.to_le_bytes());
+            let _ = parse(&payload);
+        }
+
+        #[test]
+        fn dump_parses_back(codes in proptest::collection::vec(proptest::collection::vec(0u8..3, 0..500), 0..4)) {
+            let payload = dump(codes.iter().map(|c| &c[..]));
+            let back: Vec<Vec<u8>> = parse(&payload).unwrap().iter().map(|b| b.to_vec()).collect();
+            prop_assert_eq!(back, codes);
+        }
+    }
 
     #[test]
     fn crc64_check_value() {
