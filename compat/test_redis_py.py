@@ -188,6 +188,31 @@ def run_suite(port, protocol, res):
         res.check(p + "script_exists/flush", lambda: (
             expect(r.script_exists(r.script_load("return 1")), [True]),
             expect(r.script_flush(), True)))
+
+        def functions():
+            # Functions through redis-py's own helpers: load, call, list, dump/restore.
+            r.function_flush()
+            lib = ("#!lua name=pylib\n"
+                   "redis.register_function('py_incr', function(keys, args) "
+                   "return redis.call('INCRBY', keys[1], args[1]) end)\n"
+                   "redis.register_function{function_name='py_get', description='reads', "
+                   "callback=function(keys) return redis.call('GET', keys[1]) end, "
+                   "flags={'no-writes'}}")
+            expect(r.function_load(lib), "pylib")
+            expect(r.fcall("py_incr", 1, "fn:n", 5), 5)
+            expect(r.fcall_ro("py_get", 1, "fn:n"), "5")
+            expect_error(lambda: r.fcall_ro("py_incr", 1, "fn:n", 1),
+                         "Can not execute a script with write flag using *_ro command.")
+            listed = r.function_list(library="pylib")
+            expect(len(listed), 1)
+            payload = rb.function_dump()
+            expect(r.function_flush(), True)
+            expect_error(lambda: r.fcall("py_incr", 1, "fn:n", 1), "Function not found")
+            expect(r.function_restore(payload), True)
+            expect(r.fcall("py_incr", 1, "fn:n", 1), 6)
+            expect(r.function_delete("pylib"), True)
+            return expect(r.function_list(), [])
+        res.check(p + "functions (function_load, fcall, fcall_ro, list, dump/restore)", functions)
         res.check(p + "flushdb", lambda: expect(r.flushdb(), True))
         res.check(p + "dbsize after flush", lambda: expect(r.dbsize(), 0))
     finally:

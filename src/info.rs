@@ -281,8 +281,9 @@ fn section_text(out: &mut String, store: &Store, now_ms: u64, section: &str) {
             field!(out, "used_memory_lua_human", human(32768));
             field!(out, "used_memory_scripts_eval", 0);
             field!(out, "number_of_cached_scripts", 0);
-            field!(out, "number_of_functions", 0);
-            field!(out, "number_of_libraries", 0);
+            let (libraries, functions) = store.scripts.functions.counts();
+            field!(out, "number_of_functions", functions);
+            field!(out, "number_of_libraries", libraries);
             field!(out, "used_memory_vm_functions", 32768);
             field!(out, "used_memory_vm_total", 65536);
             field!(out, "used_memory_vm_total_human", human(65536));

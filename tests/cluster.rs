@@ -673,6 +673,74 @@ fn a_lua_script_leaves_identical_replicas() {
     }
 }
 
+/// A library loaded on one node reaches every node of both DCs (FUNCTION LOAD is a
+/// keyless write), a function's random and time-dependent writes leave identical
+/// replicas as EVAL's do, and FUNCTION DELETE on another node removes it everywhere.
+#[test]
+fn functions_load_everywhere_and_leave_identical_replicas() {
+    let nodes = Nodes::start(
+        &[
+            "dc1_rack1.yml",
+            "dc1_rack2.yml",
+            "dc2_rack1.yml",
+            "dc2_rack2.yml",
+        ],
+        81,
+        &[],
+    );
+    until_ok(nodes.client(0), &["SET", "fn-ready", "1"]);
+    let library = "#!lua name=fnlib\n\
+        redis.register_function('fn_hello', function() return 'hello' end)\n\
+        redis.register_function('fn_write', function(keys, args) \
+            local t = redis.call('TIME') \
+            redis.call('SET', keys[1], t[1] .. '.' .. t[2]) \
+            redis.call('SET', keys[2], tostring(math.random())) \
+            redis.call('INCRBY', keys[3], args[1]) \
+            return redis.call('GET', keys[2]) end)";
+    assert_eq!(
+        cmd(nodes.client(0), &["FUNCTION", "LOAD", library]).unwrap(),
+        "$fnlib"
+    );
+    for i in 0..4 {
+        let addr = nodes.client(i);
+        assert!(
+            poll(Duration::from_secs(20), || {
+                cmd(addr, &["FCALL", "fn_hello", "0"]).is_ok_and(|r| r == "$hello")
+            }),
+            "fn_hello on node {i}"
+        );
+    }
+    let reply = cmd(
+        nodes.client(0),
+        &["FCALL", "fn_write", "3", "fn-time", "fn-rand", "fn-n", "7"],
+    )
+    .unwrap();
+    assert!(
+        reply.starts_with('$') && reply != "$nil",
+        "FCALL replied {reply}"
+    );
+    let time = cmd(nodes.client(0), &["GET", "fn-time"]).unwrap();
+    for i in 1..4 {
+        let addr = nodes.client(i);
+        assert!(eventually_get(addr, "fn-n", "$7"), "fn-n on node {i}");
+        assert_eq!(cmd(addr, &["GET", "fn-time"]).unwrap(), time, "node {i}");
+        assert_eq!(cmd(addr, &["GET", "fn-rand"]).unwrap(), reply, "node {i}");
+    }
+    assert_eq!(
+        cmd(nodes.client(1), &["FUNCTION", "DELETE", "fnlib"]).unwrap(),
+        "+OK"
+    );
+    for i in 0..4 {
+        let addr = nodes.client(i);
+        assert!(
+            poll(Duration::from_secs(20), || {
+                cmd(addr, &["FCALL", "fn_hello", "0"]).is_ok_and(|r| r == "-ERR Function not found")
+            }),
+            "fnlib still on node {i}"
+        );
+    }
+}
+
 /// Reads one RESP2 `message` push and returns its payload, or `None` on timeout.
 fn read_message(s: &mut TcpStream) -> Option<String> {
     match read_reply(s) {

@@ -1,6 +1,8 @@
-//! Integration tests of Lua scripts against the real binary: a busy script makes
-//! other clients get BUSY (not wait) and SCRIPT KILL stops it; concurrent scripts
-//! are atomic. Exact replies are covered by `compat/cases/62-scripting.txt`.
+//! Integration tests of Lua scripts and functions against the real binary: a busy
+//! script or function makes other clients get BUSY (not wait) and SCRIPT KILL or
+//! FUNCTION KILL (each only its own kind) stops it; concurrent scripts are atomic;
+//! FCALL works through the `redis` crate. Exact replies are covered by
+//! `compat/cases/62-scripting.txt` and `63-functions.txt`.
 
 mod common;
 
@@ -158,4 +160,151 @@ fn commands_run_by_a_script_are_timed_alone() {
     let text = String::from_utf8_lossy(&slowlog);
     assert!(text.contains("EVAL") || text.contains("eval"), "{text}");
     assert!(!text.contains("$4\r\nincr\r\n"), "{text}");
+}
+
+const BUSY_FUNCTION: &[u8] =
+    b"-BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.\r\n";
+
+/// A library with an endless function, one that writes first, and an endless
+/// function whose loop is on line 2.
+const SPIN_LIBRARY: &str = "#!lua name=busy\n\
+    redis.register_function('spin', function(keys, args) while true do end end)\n\
+    redis.register_function('spin_after_write', function(keys) redis.call('SET', keys[1], 'v') while true do end end)";
+
+/// Starts `FCALL <function> <args...>` on its own connection; returns the thread
+/// that yields its reply.
+fn fcall_forever(server: &Server, args: &'static [&'static [u8]]) -> thread::JoinHandle<Vec<u8>> {
+    let mut raw = server.raw();
+    thread::spawn(move || {
+        let mut cmd: Vec<&[u8]> = vec![b"FCALL"];
+        cmd.extend_from_slice(args);
+        raw.cmd(&cmd)
+    })
+}
+
+/// A busy function is answered BUSY naming FUNCTION KILL, shows in FUNCTION STATS,
+/// is not stopped by SCRIPT KILL, and FUNCTION KILL stops it, as in Redis 7.0.15.
+#[test]
+fn busy_function_is_killed_by_function_kill_only() {
+    let server = Server::start(&["--busy-reply-threshold", "100"]);
+    let mut other = server.raw();
+    assert_eq!(
+        other.cmd(&[b"FUNCTION", b"LOAD", SPIN_LIBRARY.as_bytes()]),
+        b"$4\r\nbusy\r\n"
+    );
+    let function = fcall_forever(&server, &[b"spin", b"1", b"key", b"arg"]);
+    assert!(poll_until(Duration::from_secs(10), || {
+        other.cmd(&[b"PING"]) == BUSY_FUNCTION
+    }));
+    assert_eq!(other.cmd(&[b"GET", b"k"]), BUSY_FUNCTION);
+    let stats = other.cmd(&[b"FUNCTION", b"STATS"]);
+    let text = common::show(&stats);
+    assert!(
+        stats.starts_with(
+            b"*4\r\n$14\r\nrunning_script\r\n*6\r\n$4\r\nname\r\n$4\r\nspin\r\n$7\r\ncommand\r\n*5\r\n$5\r\nFCALL\r\n$4\r\nspin\r\n$1\r\n1\r\n$3\r\nkey\r\n$3\r\narg\r\n$11\r\nduration_ms\r\n:"
+        ) && stats.ends_with(
+            b"$7\r\nengines\r\n*2\r\n$3\r\nLUA\r\n*4\r\n$15\r\nlibraries_count\r\n:1\r\n$15\r\nfunctions_count\r\n:2\r\n"
+        ),
+        "{text}"
+    );
+    // SCRIPT KILL does not stop a function.
+    assert_eq!(other.cmd(&[b"SCRIPT", b"KILL"]), BUSY_FUNCTION);
+    assert_eq!(other.cmd(&[b"FUNCTION", b"KILL"]), b"+OK\r\n");
+    assert_eq!(
+        function.join().unwrap(),
+        b"-ERR Script killed by user with SCRIPT KILL... script: spin, on @user_function:2.\r\n"
+    );
+    assert_eq!(other.cmd(&[b"PING"]), b"+PONG\r\n");
+    assert_eq!(
+        other.cmd(&[b"FUNCTION", b"KILL"]),
+        b"-NOTBUSY No scripts in execution right now.\r\n"
+    );
+    // FUNCTION KILL does not stop an EVAL script, and FUNCTION STATS refuses then.
+    let script = run_forever(&server, "while true do end");
+    wait_busy(&mut other);
+    assert_eq!(other.cmd(&[b"FUNCTION", b"KILL"]), BUSY);
+    assert_eq!(other.cmd(&[b"FUNCTION", b"STATS"]), BUSY);
+    assert_eq!(other.cmd(&[b"SCRIPT", b"KILL"]), b"+OK\r\n");
+    assert!(String::from_utf8_lossy(&script.join().unwrap()).contains("Script killed by user"));
+    assert_eq!(other.cmd(&[b"PING"]), b"+PONG\r\n");
+}
+
+/// A function that wrote is unkillable; SHUTDOWN NOSAVE still stops the server.
+#[test]
+fn busy_function_that_wrote_is_unkillable() {
+    let mut server = Server::start(&["--busy-reply-threshold", "100"]);
+    let mut other = server.raw();
+    other.cmd(&[b"FUNCTION", b"LOAD", SPIN_LIBRARY.as_bytes()]);
+    let _function = fcall_forever(&server, &[b"spin_after_write", b"1", b"written"]);
+    assert!(poll_until(Duration::from_secs(10), || {
+        other.cmd(&[b"PING"]) == BUSY_FUNCTION
+    }));
+    assert!(other
+        .cmd(&[b"FUNCTION", b"KILL"])
+        .starts_with(b"-UNKILLABLE Sorry the script already executed write commands"));
+    other.send(&common::resp_cmd(&[b"SHUTDOWN", b"NOSAVE"]));
+    assert!(server.wait_exit(Duration::from_secs(10)).is_some());
+}
+
+/// FCALL and FCALL_RO through the `redis` crate: keys and arguments arrive as the
+/// function's two tables, writes land, read-only calls of writing functions fail.
+#[test]
+fn fcall_through_the_redis_crate() {
+    let server = Server::start(&[]);
+    let mut con = server.conn();
+    let lib = "#!lua name=counter\n\
+        redis.register_function('bump', function(keys, args) return redis.call('INCRBY', keys[1], args[1]) end)\n\
+        redis.register_function{function_name='peek', callback=function(keys) return redis.call('GET', keys[1]) end, flags={'no-writes'}}";
+    let name: String = redis::cmd("FUNCTION")
+        .arg("LOAD")
+        .arg(lib)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(name, "counter");
+    for i in 1..=3 {
+        let v: i64 = redis::cmd("FCALL")
+            .arg("bump")
+            .arg(1)
+            .arg("n")
+            .arg(10)
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(v, i * 10);
+    }
+    let peeked: String = redis::cmd("FCALL_RO")
+        .arg("peek")
+        .arg(1)
+        .arg("n")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(peeked, "30");
+    let refused: redis::RedisResult<i64> = redis::cmd("FCALL_RO")
+        .arg("bump")
+        .arg(1)
+        .arg("n")
+        .arg(1)
+        .query(&mut con);
+    let err = refused.unwrap_err().to_string();
+    assert!(
+        err.contains("Can not execute a script with write flag using *_ro command."),
+        "{err}"
+    );
+    // FLUSHALL keeps the functions; FUNCTION FLUSH removes them.
+    let _: () = redis::cmd("FLUSHALL").query(&mut con).unwrap();
+    let v: i64 = redis::cmd("FCALL")
+        .arg("bump")
+        .arg(1)
+        .arg("n")
+        .arg(1)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(v, 1);
+    let _: () = redis::cmd("FUNCTION").arg("FLUSH").query(&mut con).unwrap();
+    let gone: redis::RedisResult<i64> = redis::cmd("FCALL")
+        .arg("bump")
+        .arg(1)
+        .arg("n")
+        .arg(1)
+        .query(&mut con);
+    assert!(gone.unwrap_err().to_string().contains("Function not found"));
 }

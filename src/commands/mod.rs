@@ -15,6 +15,7 @@ pub mod table;
 mod bitmap;
 mod connection;
 mod dynomite;
+mod function;
 mod geo;
 mod hash;
 mod hll;

@@ -7,7 +7,8 @@
 //! arity, `NOSCRIPT` commands, writes from read-only scripts) and then the normal
 //! `call` path. Blocking commands answer as if they timed out; blocked clients are
 //! served after the script. The writes' effects are replicated as one
-//! `MULTI`…`EXEC` unit, like a transaction's.
+//! `MULTI`…`EXEC` unit, like a transaction's. FCALL (`commands::function`) runs its
+//! functions through the same [`with_script_rules`].
 //!
 //! While a script runs past `busy-reply-threshold`, other connections do not wait
 //! for the lock: [`while_busy`] answers them (BUSY, or SCRIPT KILL and SHUTDOWN
@@ -19,16 +20,17 @@ use super::dispatch::{call, resolve};
 use super::table::{flags::*, table, Command, KeySpec};
 use super::{arg_i64, is_kw, Action, CmdError, Ctx};
 use crate::resp::Reply;
-use crate::scripting::{Busy, Kill};
+use crate::scripting::{Busy, Kill, ScriptFlags};
 
 const G: &str = "scripting";
 const NK: (i32, i32, i32) = (0, 0, 0);
-const EVAL: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS | MOVABLE_KEYS | EFFECTS;
-const RW_UPDATE: &[&str] = &["RW", "access", "update"];
-const RO_ACCESS: &[&str] = &["RO", "access"];
+pub(super) const EVAL: u32 =
+    NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS | MOVABLE_KEYS | EFFECTS;
+pub(super) const RW_UPDATE: &[&str] = &["RW", "access", "update"];
+pub(super) const RO_ACCESS: &[&str] = &["RO", "access"];
 
 /// EVAL's one key spec: `numkeys` at argument 2, the keys right after it.
-const fn numkeys_spec(flags: &'static [&'static str], notes: &'static str) -> KeySpec {
+pub(super) const fn numkeys_spec(flags: &'static [&'static str], notes: &'static str) -> KeySpec {
     KeySpec {
         notes,
         ..KeySpec::numkeys(2, flags)
@@ -91,7 +93,7 @@ const SCRIPT_SUBS: &[Command] = &[
 ];
 
 /// The keys of EVAL-like commands: `numkeys` keys after the count at position 2.
-fn script_keys(args: &[Bytes]) -> Vec<usize> {
+pub(super) fn script_keys(args: &[Bytes]) -> Vec<usize> {
     let n = args
         .get(2)
         .and_then(|a| crate::num::parse_i64(a))
@@ -189,8 +191,46 @@ fn run_script(ctx: &mut Ctx, args: &[Bytes], source: Source, ro: bool) -> Result
         }
     };
     let flags = vm.flags(&sha).unwrap_or_default();
-    let deny_writes = ro || flags.no_writes;
+    if let Err(e) = refuse_write_flag_on_ro(ro, &flags) {
+        ctx.store.scripts.put_back(vm);
+        return Err(e);
+    }
     let split = 3 + numkeys as usize;
+    let reply = with_script_rules(ctx, ro || flags.no_writes, |busy, exec| {
+        vm.run(&sha, &args[3..split], &args[split..], busy, exec)
+    });
+    ctx.client.last_cmd = match (source, ro) {
+        (Source::Body, false) => "eval",
+        (Source::Sha, false) => "evalsha",
+        (Source::Body, true) => "eval_ro",
+        (Source::Sha, true) => "evalsha_ro",
+    };
+    ctx.store.scripts.put_back(vm);
+    Ok(reply)
+}
+
+/// Redis's `scriptPrepareForRun` rule for `*_RO` commands: a script with a shebang
+/// line (every function has one) must declare `no-writes` to run read-only. Scripts
+/// without one run in compatibility mode, and their writes fail one by one instead.
+pub(super) fn refuse_write_flag_on_ro(ro: bool, flags: &ScriptFlags) -> Result<(), CmdError> {
+    if ro && flags.shebang && !flags.no_writes {
+        return Err(CmdError::err(
+            "Can not execute a script with write flag using *_ro command.",
+        ));
+    }
+    Ok(())
+}
+
+/// Runs a script or a function (`run`, given the busy timing and the `redis.call`
+/// closure) as Redis runs scripts: nested in the caller's command like EXEC (blocking
+/// commands do not block, blocked clients are served afterwards), each
+/// `redis.call` through [`script_call`], and the writes' effects wrapped as one
+/// `MULTI`…`EXEC` unit. EVAL and FCALL share this one path.
+pub(super) fn with_script_rules<R>(
+    ctx: &mut Ctx,
+    deny_writes: bool,
+    run: impl FnOnce((&Busy, u64, u64), &mut dyn FnMut(&[Bytes], u8) -> Reply) -> R,
+) -> R {
     let busy = ctx.store.scripts.busy.clone();
     let limit = ctx.store.params.busy_reply_threshold_ms;
     let outer_effects = std::mem::take(&mut ctx.effects);
@@ -202,25 +242,14 @@ fn run_script(ctx: &mut Ctx, args: &[Bytes], source: Source, ro: bool) -> Result
     // A script that runs for long moves this worker's other tasks to another thread
     // from its instruction hook (`Busy::hand_off_if_long`), so that they (and the BUSY
     // replies) are not stuck behind it.
-    let reply = vm.run(
-        &sha,
-        &args[3..split],
-        &args[split..],
-        (&busy, now_ms, limit),
-        &mut |cmd, resp| script_call(ctx, &busy, cmd, resp, deny_writes),
-    );
+    let reply = run((&busy, now_ms, limit), &mut |cmd, resp| {
+        script_call(ctx, &busy, cmd, resp, deny_writes)
+    });
     ctx.may_block = may_block;
     ctx.in_exec = in_exec;
     ctx.in_script = in_script;
-    ctx.client.last_cmd = match (source, ro) {
-        (Source::Body, false) => "eval",
-        (Source::Sha, false) => "evalsha",
-        (Source::Body, true) => "eval_ro",
-        (Source::Sha, true) => "evalsha_ro",
-    };
-    ctx.store.scripts.put_back(vm);
     super::tx::wrap_effects(ctx, outer_effects);
-    Ok(reply)
+    reply
 }
 
 /// One `redis.call` from a script: Redis's checks for scripts, then the command.
@@ -295,7 +324,11 @@ fn script_kill(_ctx: &mut Ctx, _args: &[Bytes]) -> Result<Reply, CmdError> {
     Err(CmdError::Other(NOTBUSY.into()))
 }
 
-const NOTBUSY: &str = "NOTBUSY No scripts in execution right now.";
+pub(super) const NOTBUSY: &str = "NOTBUSY No scripts in execution right now.";
+/// BUSY while an EVAL script runs (and FUNCTION KILL or STATS, which cannot act on it).
+pub(super) const BUSY_EVAL: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+const UNKILLABLE: &str = "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.";
 
 /// SCRIPT DEBUG: NO is accepted; the Lua debugger (YES, SYNC) is not implemented.
 fn script_debug(_ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
@@ -317,39 +350,44 @@ fn script_debug(_ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
 /// BUSY, and `None` means the command is ALLOW_BUSY but needs the store (HELLO,
 /// AUTH, MULTI, WATCH...): the connection waits for the lock to run it.
 pub fn while_busy(busy: &Busy, args: &[Bytes], now_ms: u64) -> Option<(Reply, Option<Action>)> {
-    const BUSY: &str =
-        "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+    let busy_text = if busy.runs_function() {
+        super::function::BUSY_FUNCTION
+    } else {
+        BUSY_EVAL
+    };
     // Unknown commands and wrong arities are refused as usual, before BUSY.
     let entry = match resolve(args) {
         Ok(entry) => entry,
         Err(e) => return Some((Reply::Error(e.text()), None)),
     };
+    let kill = |function: bool| match busy.kill(now_ms, function) {
+        Kill::Killed => Reply::OK,
+        Kill::NotBusy => Reply::error(NOTBUSY),
+        Kill::Unkillable => Reply::error(UNKILLABLE),
+        Kill::IsFunction => Reply::error(super::function::BUSY_FUNCTION),
+        Kill::IsEval => Reply::error(BUSY_EVAL),
+    };
     Some(match entry.full_name {
-        "script|kill" => match busy.kill(now_ms) {
-            Kill::Killed => (Reply::OK, None),
-            Kill::NotBusy => (Reply::error(NOTBUSY), None),
-            Kill::Unkillable => (
-                Reply::error(
-                    "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
-                ),
-                None,
-            ),
-        },
+        "script|kill" => (kill(false), None),
+        "function|kill" => (kill(true), None),
+        "function|stats" => (super::function::busy_stats(busy, now_ms), None),
         "shutdown" if args.len() == 2 && is_kw(&args[1], "nosave") => {
             busy.force_kill();
             (Reply::None, Some(Action::Shutdown))
         }
         "shutdown" if args.len() > 2 => (Reply::Error(CmdError::Syntax.text()), None),
-        "shutdown" => (Reply::error(BUSY), None),
+        "shutdown" => (Reply::error(busy_text), None),
         // EXEC is not ALLOW_BUSY; Redis's rejectCommand aborts the transaction with
         // the rejection as the reason (the caller leaves MULTI).
         "exec" => (
-            Reply::Error(format!("EXECABORT Transaction discarded because of: {BUSY}")),
+            Reply::Error(format!(
+                "EXECABORT Transaction discarded because of: {busy_text}"
+            )),
             None,
         ),
         // The other ALLOW_BUSY commands (HELLO, AUTH, MULTI, WATCH, RESET...)
         // need the client's state or the store: they wait for the script to end.
         _ if entry.cmd.has(ALLOW_BUSY) => return None,
-        _ => (Reply::error(BUSY), None),
+        _ => (Reply::error(busy_text), None),
     })
 }

@@ -575,6 +575,7 @@ fn families() -> impl Iterator<Item = &'static Command> {
         super::connection::COMMANDS,
         super::tx::COMMANDS,
         super::scripting::COMMANDS,
+        super::function::COMMANDS,
         super::server::COMMANDS,
     ]
     .into_iter()

@@ -1,7 +1,8 @@
-//! The Lua 5.1 engine behind EVAL and friends, with Redis 7.0's sandbox.
+//! The Lua 5.1 engine behind EVAL and friends and FCALL, with Redis 7.0's sandbox.
 //!
-//! One Lua VM per server (created at first use, dropped by SCRIPT FLUSH), holding
-//! the compiled scripts by SHA1. The VM knows nothing about commands: a script's
+//! One Lua VM per server for scripts (created at first use, dropped by SCRIPT
+//! FLUSH), holding the compiled scripts by SHA1, and one for the function libraries
+//! (`library`, dropped by FUNCTION FLUSH), built the same way. The VM knows nothing about commands: a script's
 //! `redis.call` goes through the `exec` closure the caller passes to [`Vm::run`]
 //! (`commands::scripting` resolves and runs the command there, under the store lock
 //! the caller already holds, which is what makes a script atomic).
@@ -23,7 +24,10 @@ mod bit;
 mod cjson;
 mod cmsgpack;
 mod convert;
+mod library;
+mod lzf;
 mod rand48;
+mod rdb;
 mod sandbox;
 mod structlib;
 
@@ -36,6 +40,8 @@ use bytes::Bytes;
 use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
 
 use crate::resp::Reply;
+
+pub use library::{flag_names, FunctionInfo, Functions, Library, RestorePolicy, LOAD_TIMEOUT_MS};
 
 /// The chunk name of user scripts: errors read `user_script:1: ...`.
 const USER_SCRIPT: &str = "@user_script";
@@ -55,14 +61,38 @@ pub struct Busy {
     kill: AtomicBool,
     /// The running script has run a write command (SCRIPT KILL refuses then).
     wrote: AtomicBool,
+    /// What runs: an EVAL script (`None`) or a function, with what FUNCTION STATS
+    /// shows about it. SCRIPT KILL and FUNCTION KILL each stop only their own kind,
+    /// and the BUSY text names the right one.
+    function: parking_lot::Mutex<Option<RunningFunction>>,
+    /// Whether `function` is set, so that the end of every EVAL does not take its lock.
+    function_set: AtomicBool,
+    /// Unix ms after which a FUNCTION LOAD's code is stopped (0: no load runs).
+    /// Checked by the same instruction hook as the kill flag.
+    load_deadline_ms: AtomicU64,
 }
 
-/// What SCRIPT KILL achieved.
+/// A function being run (FCALL), as FUNCTION STATS reports it while it is busy.
+#[derive(Debug, Clone)]
+pub struct RunningFunction {
+    pub name: String,
+    /// The FCALL command that runs it.
+    pub command: Vec<Bytes>,
+    /// Libraries and functions loaded (they cannot change while it runs).
+    pub libraries: usize,
+    pub functions: usize,
+}
+
+/// What SCRIPT KILL or FUNCTION KILL achieved.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Kill {
     Killed,
     NotBusy,
     Unkillable,
+    /// SCRIPT KILL while a function runs.
+    IsFunction,
+    /// FUNCTION KILL while an EVAL script runs.
+    IsEval,
 }
 
 impl Busy {
@@ -76,11 +106,40 @@ impl Busy {
     fn end(&self) {
         self.started_ms.store(0, Ordering::SeqCst);
         self.kill.store(false, Ordering::SeqCst);
+        if self.function_set.swap(false, Ordering::SeqCst) {
+            *self.function.lock() = None;
+        }
+    }
+
+    /// Says that the next run is the function `f` (FCALL), not an EVAL script.
+    pub fn set_function(&self, f: RunningFunction) {
+        *self.function.lock() = Some(f);
+        self.function_set.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether what runs (or ran last, until it ends) is a function, not a script.
+    pub fn runs_function(&self) -> bool {
+        self.function_set.load(Ordering::SeqCst)
+    }
+
+    /// The running function, if what runs is a function.
+    pub fn running_function(&self) -> Option<RunningFunction> {
+        self.function.lock().clone()
     }
 
     /// Records that the running script wrote to the keyspace.
     pub fn mark_write(&self) {
         self.wrote.store(true, Ordering::SeqCst);
+    }
+
+    /// How long the running script has run.
+    pub fn duration_ms(&self, now_ms: u64) -> u64 {
+        let started = self.started_ms.load(Ordering::SeqCst);
+        if started == 0 {
+            0
+        } else {
+            now_ms.saturating_sub(started)
+        }
     }
 
     /// Whether a script is running.
@@ -95,13 +154,19 @@ impl Busy {
         started != 0 && now_ms.saturating_sub(started) >= self.limit_ms.load(Ordering::SeqCst)
     }
 
-    /// SCRIPT KILL from another client.
-    pub fn kill(&self, now_ms: u64) -> Kill {
+    /// SCRIPT KILL (`function` false) or FUNCTION KILL from another client, with
+    /// Redis's order of checks: nothing busy, already written, wrong kind.
+    pub fn kill(&self, now_ms: u64, function: bool) -> Kill {
         if !self.timed_out(now_ms) {
             return Kill::NotBusy;
         }
         if self.wrote.load(Ordering::SeqCst) {
             return Kill::Unkillable;
+        }
+        match (function, self.runs_function()) {
+            (false, true) => return Kill::IsFunction,
+            (true, false) => return Kill::IsEval,
+            _ => {}
         }
         self.kill.store(true, Ordering::SeqCst);
         Kill::Killed
@@ -122,6 +187,12 @@ impl Busy {
         if matches!(flavor, Ok(tokio::runtime::RuntimeFlavor::MultiThread)) {
             tokio::task::block_in_place(|| ());
         }
+    }
+
+    /// Whether a FUNCTION LOAD's code has run past its deadline.
+    fn load_timed_out(&self) -> bool {
+        let deadline = self.load_deadline_ms.load(Ordering::Relaxed);
+        deadline != 0 && crate::store::unix_ms() > deadline
     }
 
     /// SHUTDOWN NOSAVE during a busy script: stop it whatever it wrote.
@@ -148,14 +219,20 @@ pub struct Scripts {
     pub busy: Arc<Busy>,
     /// `math.random`'s state: one per server, kept across SCRIPT FLUSH, as Redis's.
     rand: Arc<AtomicU64>,
+    /// The function libraries (FUNCTION LOAD, FCALL), in a VM of their own as in
+    /// Redis: SCRIPT FLUSH does not touch them, nor FUNCTION FLUSH the scripts.
+    pub functions: Functions,
 }
 
 impl Default for Scripts {
     fn default() -> Self {
+        let busy = Arc::<Busy>::default();
+        let rand = rand48::initial();
         Scripts {
             vm: None,
-            busy: Arc::default(),
-            rand: rand48::initial(),
+            functions: Functions::new(busy.clone(), rand.clone()),
+            busy,
+            rand,
         }
     }
 }
@@ -219,6 +296,9 @@ pub struct Vm {
     names: Names,
     xpcall: Function,
     handler: Function,
+    /// `(f, handler, keys, args)` → `xpcall` of `f(keys, args)`: how a function is
+    /// called (Lua 5.1's `xpcall` passes no arguments).
+    fn_call: Function,
     scripts: HashMap<String, Script>,
     /// `redis.setresp`: the protocol command replies are converted from.
     resp: Arc<AtomicU8>,
@@ -279,12 +359,20 @@ impl Vm {
         let conv = lua.create_function(|lua, v: Value| caught_error(lua, v))?;
         let env = sandbox::install(&lua, &globals, setfenv, conv)?;
         let xpcall = globals.raw_get::<Function>("xpcall")?;
+        let fn_call = lua
+            .load(FN_CALL)
+            .set_name(INTERNAL)
+            .call::<Function>(xpcall.clone())?;
         let hook_busy = busy;
         lua.set_hook(
             HookTriggers::new().every_nth_instruction(1000),
             move |_, _| {
                 if hook_busy.kill.load(Ordering::Relaxed) {
                     Err(mlua::Error::external(Raised(KILLED.into())))
+                } else if hook_busy.load_timed_out() {
+                    Err(mlua::Error::external(Raised(
+                        "ERR FUNCTION LOAD timeout".into(),
+                    )))
                 } else {
                     hook_busy.hand_off_if_long();
                     Ok(VmState::Continue)
@@ -299,6 +387,7 @@ impl Vm {
             names,
             xpcall,
             handler,
+            fn_call,
             scripts: HashMap::default(),
             resp,
         })
@@ -354,33 +443,47 @@ impl Vm {
             return Reply::error("NOSCRIPT No matching script. Please use EVAL.");
         };
         let func = script.func.clone();
+        let lua = &self.lua;
+        let sequence = |items: &[Bytes]| {
+            lua.create_sequence_from(items.iter().map(|b| bstr::BStr::new(&b[..])))
+        };
+        let set = sequence(keys)
+            .and_then(|k| self.globals.raw_set(&self.names.keys, k))
+            .and_then(|()| sequence(argv))
+            .and_then(|a| self.globals.raw_set(&self.names.argv, a));
+        if let Err(e) = set {
+            return run_error(sha, &e);
+        }
+        self.invoke(&func, sha, None, busy, exec)
+    }
+
+    /// Runs `func` (a script's chunk, or with `fn_args` a function called with its
+    /// keys and arguments tables) timed by `busy`, and turns what it returned or
+    /// raised into a reply; errors name `label` (the script's SHA1 or the function).
+    fn invoke(
+        &self,
+        func: &Function,
+        label: &str,
+        fn_args: Option<(&[Bytes], &[Bytes])>,
+        busy: (&Busy, u64, u64),
+        exec: &mut dyn FnMut(&[Bytes], u8) -> Reply,
+    ) -> Reply {
         self.resp.store(2, Ordering::Relaxed);
         let (busy, now_ms, limit_ms) = busy;
         busy.begin(now_ms, limit_ms);
-        let result = self.call(&func, sha, keys, argv, exec);
+        let result = self.call(func, label, fn_args, exec);
         busy.end();
-        result.unwrap_or_else(|e| {
-            Reply::Error(format!(
-                "ERR Error running script (call to f_{sha}): {}",
-                error_message(&e)
-            ))
-        })
+        result.unwrap_or_else(|e| run_error(label, &e))
     }
 
     fn call(
         &self,
         func: &Function,
-        sha: &str,
-        keys: &[Bytes],
-        argv: &[Bytes],
+        label: &str,
+        fn_args: Option<(&[Bytes], &[Bytes])>,
         exec: &mut dyn FnMut(&[Bytes], u8) -> Reply,
     ) -> mlua::Result<Reply> {
         let lua = &self.lua;
-        let sequence = |items: &[Bytes]| {
-            lua.create_sequence_from(items.iter().map(|b| bstr::BStr::new(&b[..])))
-        };
-        self.globals.raw_set(&self.names.keys, sequence(keys)?)?;
-        self.globals.raw_set(&self.names.argv, sequence(argv)?)?;
         let exec = std::cell::RefCell::new(exec);
         // `redis.call`: runs one command and raises its error reply. It lives as long
         // as this run (it borrows `exec`); `redis.pcall` is permanent and calls it.
@@ -404,7 +507,20 @@ impl Vm {
         lua.scope(|scope| {
             self.redis
                 .raw_set(&self.names.call, scope.create_function(call)?)?;
-            let out: MultiValue = self.xpcall.call((func.clone(), self.handler.clone()))?;
+            let out: MultiValue = match fn_args {
+                None => self.xpcall.call((func.clone(), self.handler.clone()))?,
+                Some((keys, args)) => {
+                    let sequence = |items: &[Bytes]| {
+                        lua.create_sequence_from(items.iter().map(|b| bstr::BStr::new(&b[..])))
+                    };
+                    self.fn_call.call((
+                        func.clone(),
+                        self.handler.clone(),
+                        sequence(keys)?,
+                        sequence(args)?,
+                    ))?
+                }
+            };
             let mut out = out.into_iter();
             let ok = matches!(out.next(), Some(Value::Boolean(true)));
             let value = out.next().unwrap_or(Value::Nil);
@@ -412,11 +528,31 @@ impl Vm {
             Ok(if ok {
                 convert::lua_to_reply(&value, resp3)
             } else {
-                convert::error_table_reply(&value, sha)
+                convert::error_table_reply(&value, label)
             })
         })
     }
 }
+
+/// The reply for a run the engine itself failed (not an error the script raised).
+fn run_error(label: &str, e: &mlua::Error) -> Reply {
+    Reply::Error(format!(
+        "ERR Error running script (call to f_{label}): {}",
+        error_message(e)
+    ))
+}
+
+/// Calls a function with its keys and arguments under the error handler. Not a
+/// tail call, so that the error handler finds the function's own frame.
+const FN_CALL: &str = r#"
+local xpcall = ...
+return function(f, handler, keys, args)
+  return xpcall(function()
+    local r = f(keys, args)
+    return r
+  end, handler)
+end
+"#;
 
 /// A script error raised from Rust with its full reply text (no `ERR ` added).
 #[derive(Debug)]
