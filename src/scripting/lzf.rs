@@ -25,6 +25,19 @@ fn next(h: u32, s: &[u8], i: usize) -> u32 {
     (h << 8) | u32::from(s[i + 2])
 }
 
+/// Appends one literal byte to the run being built, closing the run (its header
+/// byte at its start) when it reaches `MAX_LIT` bytes.
+fn push_literal(out: &mut [u8], byte: u8, op: &mut usize, lit: &mut usize) {
+    *lit += 1;
+    out[*op] = byte;
+    *op += 1;
+    if *lit == MAX_LIT {
+        out[*op - *lit - 1] = (*lit - 1) as u8;
+        *lit = 0;
+        *op += 1;
+    }
+}
+
 /// `lzf_compress(input, out_len)`: the compressed bytes, or `None` when they would
 /// not fit in `out_len` bytes.
 pub fn compress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
@@ -114,15 +127,8 @@ pub fn compress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
                 if op >= out_end {
                     return None;
                 }
-                lit += 1;
-                out[op] = input[ip];
-                op += 1;
+                push_literal(&mut out, input[ip], &mut op, &mut lit);
                 ip += 1;
-                if lit == MAX_LIT {
-                    out[op - lit - 1] = (lit - 1) as u8;
-                    lit = 0;
-                    op += 1;
-                }
             }
         }
     }
@@ -130,15 +136,8 @@ pub fn compress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
         return None;
     }
     while ip < in_len {
-        lit += 1;
-        out[op] = input[ip];
-        op += 1;
+        push_literal(&mut out, input[ip], &mut op, &mut lit);
         ip += 1;
-        if lit == MAX_LIT {
-            out[op - lit - 1] = (lit - 1) as u8;
-            lit = 0;
-            op += 1;
-        }
     }
     out[op - lit - 1] = (lit as u8).wrapping_sub(1);
     op -= usize::from(lit == 0);
