@@ -276,7 +276,7 @@ fn list(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
         }
         i += 1;
     }
-    let bulk = |s: &str| Reply::bulk(Bytes::copy_from_slice(s.as_bytes()));
+    let bulk = |s: &str| Reply::bulk(s.to_owned());
     let libs = ctx
         .store
         .scripts
@@ -320,31 +320,27 @@ fn list(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     Ok(Reply::Array(libs))
 }
 
-/// The engines part of FUNCTION STATS.
-fn engines(libraries: usize, functions: usize) -> Reply {
-    let bulk = |s: &'static str| Reply::bulk(Bytes::from_static(s.as_bytes()));
-    Reply::Map(vec![(
-        bulk("LUA"),
-        Reply::Map(vec![
-            (bulk("libraries_count"), Reply::Int(libraries as i64)),
-            (bulk("functions_count"), Reply::Int(functions as i64)),
-        ]),
-    )])
+/// FUNCTION STATS's reply: the running function (or nil) and the engines part.
+fn stats_reply(running: Reply, libraries: usize, functions: usize) -> Reply {
+    Reply::Map(vec![
+        (Reply::bulk("running_script"), running),
+        (
+            Reply::bulk("engines"),
+            Reply::Map(vec![(
+                Reply::bulk("LUA"),
+                Reply::Map(vec![
+                    (Reply::bulk("libraries_count"), Reply::Int(libraries as i64)),
+                    (Reply::bulk("functions_count"), Reply::Int(functions as i64)),
+                ]),
+            )]),
+        ),
+    ])
 }
 
 /// FUNCTION STATS under the store lock: no function is running then.
 fn stats(ctx: &mut Ctx, _args: &[Bytes]) -> Result<Reply, CmdError> {
     let (libraries, functions) = ctx.store.scripts.functions.counts();
-    Ok(Reply::Map(vec![
-        (
-            Reply::bulk(Bytes::from_static(b"running_script")),
-            Reply::Nil,
-        ),
-        (
-            Reply::bulk(Bytes::from_static(b"engines")),
-            engines(libraries, functions),
-        ),
-    ]))
+    Ok(stats_reply(Reply::Nil, libraries, functions))
 }
 
 /// FUNCTION STATS while a script is busy (see `scripting::while_busy`): the
@@ -353,24 +349,18 @@ pub fn busy_stats(busy: &Busy, now_ms: u64) -> Reply {
     let Some(f) = busy.running_function() else {
         return Reply::error(super::scripting::BUSY_EVAL);
     };
-    let bulk = |s: &'static str| Reply::bulk(Bytes::from_static(s.as_bytes()));
-    Reply::Map(vec![
+    let running = Reply::Map(vec![
+        (Reply::bulk("name"), Reply::bulk(f.name.into_bytes())),
         (
-            bulk("running_script"),
-            Reply::Map(vec![
-                (bulk("name"), Reply::bulk(f.name.into_bytes())),
-                (
-                    bulk("command"),
-                    Reply::Array(f.command.into_iter().map(Reply::Bulk).collect()),
-                ),
-                (
-                    bulk("duration_ms"),
-                    Reply::Int(busy.duration_ms(now_ms) as i64),
-                ),
-            ]),
+            Reply::bulk("command"),
+            Reply::Array(f.command.into_iter().map(Reply::Bulk).collect()),
         ),
-        (bulk("engines"), engines(f.libraries, f.functions)),
-    ])
+        (
+            Reply::bulk("duration_ms"),
+            Reply::Int(busy.duration_ms(now_ms) as i64),
+        ),
+    ]);
+    stats_reply(running, f.libraries, f.functions)
 }
 
 /// FUNCTION KILL under the store lock: no function can be running then.

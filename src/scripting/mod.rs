@@ -106,7 +106,10 @@ impl Busy {
     fn end(&self) {
         self.started_ms.store(0, Ordering::SeqCst);
         self.kill.store(false, Ordering::SeqCst);
-        if self.function_set.swap(false, Ordering::SeqCst) {
+        // Only the runner writes `function_set`: a plain load spares every EVAL a
+        // locked swap.
+        if self.function_set.load(Ordering::SeqCst) {
+            self.function_set.store(false, Ordering::SeqCst);
             *self.function.lock() = None;
         }
     }
@@ -444,12 +447,9 @@ impl Vm {
         };
         let func = script.func.clone();
         let lua = &self.lua;
-        let sequence = |items: &[Bytes]| {
-            lua.create_sequence_from(items.iter().map(|b| bstr::BStr::new(&b[..])))
-        };
-        let set = sequence(keys)
+        let set = sequence(lua, keys)
             .and_then(|k| self.globals.raw_set(&self.names.keys, k))
-            .and_then(|()| sequence(argv))
+            .and_then(|()| sequence(lua, argv))
             .and_then(|a| self.globals.raw_set(&self.names.argv, a));
         if let Err(e) = set {
             return run_error(sha, &e);
@@ -509,17 +509,12 @@ impl Vm {
                 .raw_set(&self.names.call, scope.create_function(call)?)?;
             let out: MultiValue = match fn_args {
                 None => self.xpcall.call((func.clone(), self.handler.clone()))?,
-                Some((keys, args)) => {
-                    let sequence = |items: &[Bytes]| {
-                        lua.create_sequence_from(items.iter().map(|b| bstr::BStr::new(&b[..])))
-                    };
-                    self.fn_call.call((
-                        func.clone(),
-                        self.handler.clone(),
-                        sequence(keys)?,
-                        sequence(args)?,
-                    ))?
-                }
+                Some((keys, args)) => self.fn_call.call((
+                    func.clone(),
+                    self.handler.clone(),
+                    sequence(lua, keys)?,
+                    sequence(lua, args)?,
+                ))?,
             };
             let mut out = out.into_iter();
             let ok = matches!(out.next(), Some(Value::Boolean(true)));
@@ -532,6 +527,11 @@ impl Vm {
             })
         })
     }
+}
+
+/// A Lua sequence of `items` as strings (KEYS and ARGV, or a function's two tables).
+fn sequence(lua: &Lua, items: &[Bytes]) -> mlua::Result<Table> {
+    lua.create_sequence_from(items.iter().map(|b| bstr::BStr::new(&b[..])))
 }
 
 /// The reply for a run the engine itself failed (not an error the script raised).
