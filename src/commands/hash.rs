@@ -239,16 +239,16 @@ fn hexists(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
 
 fn hkeys(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     let h = read_hash(ctx, &args[1])?;
-    Ok(Reply::bulks(h.into_iter().flat_map(|h| {
-        h.iter().map(|(f, _)| Bytes::copy_from_slice(f))
-    })))
+    Ok(Reply::bulk_array(
+        h.into_iter().flat_map(|h| h.iter().map(|(f, _)| f)),
+    ))
 }
 
 fn hvals(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     let h = read_hash(ctx, &args[1])?;
-    Ok(Reply::bulks(h.into_iter().flat_map(|h| {
-        h.iter().map(|(_, v)| Bytes::copy_from_slice(v))
-    })))
+    Ok(Reply::bulk_array(
+        h.into_iter().flat_map(|h| h.iter().map(|(_, v)| v)),
+    ))
 }
 
 fn hgetall(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {

@@ -346,7 +346,7 @@ fn lrange(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, CmdError> {
     let Some((s, e)) = list.range(start, stop) else {
         return Ok(Reply::Array(Vec::new()));
     };
-    Ok(Reply::bulks(list.iter().skip(s).take(e - s + 1).cloned()))
+    Ok(Reply::bulk_array(list.slice(s, e)))
 }
 
 /// LPOS's options: `RANK` (1 = first match, negative = from the tail), `COUNT`

@@ -4,7 +4,7 @@
 //! flattens maps, turns sets into arrays, doubles into bulk strings and booleans into
 //! integers, exactly as Redis 7.0 does for clients that did not send `HELLO 3`.
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use super::Reply;
 use crate::num::fmt_g17;
@@ -15,6 +15,15 @@ pub fn fmt_double(v: f64) -> String {
 }
 
 fn put_len(out: &mut BytesMut, prefix: u8, n: usize) {
+    // Most lengths have one or two digits: written as one fixed-size store each,
+    // where the general path formats and copies three slices.
+    if n < 10 {
+        return out.put_slice(&[prefix, b'0' + n as u8, b'\r', b'\n']);
+    }
+    if n < 100 {
+        let (t, u) = (n / 10, n % 10);
+        return out.put_slice(&[prefix, b'0' + t as u8, b'0' + u as u8, b'\r', b'\n']);
+    }
     let mut b = itoa::Buffer::new();
     out.put_u8(prefix);
     out.put_slice(b.format(n).as_bytes());
@@ -25,6 +34,25 @@ fn put_bulk(out: &mut BytesMut, data: &[u8]) {
     put_len(out, b'$', data.len());
     out.put_slice(data);
     out.put_slice(b"\r\n");
+}
+
+/// The size of a `*N\r\n` or `$N\r\n` line.
+fn len_line(n: usize) -> usize {
+    3 + n.checked_ilog10().map_or(1, |d| d as usize + 1)
+}
+
+/// The RESP bytes of an array of bulk strings, in a buffer of exactly their size.
+/// The items are walked twice: once to size the buffer, once to fill it.
+pub(super) fn bulk_array<'a>(items: impl Iterator<Item = &'a [u8]> + Clone) -> Bytes {
+    let (n, body) = items.clone().fold((0, 0), |(n, size), b| {
+        (n + 1, size + len_line(b.len()) + b.len() + 2)
+    });
+    let mut out = BytesMut::with_capacity(len_line(n) + body);
+    put_len(&mut out, b'*', n);
+    for item in items {
+        put_bulk(&mut out, item);
+    }
+    out.freeze()
 }
 
 /// Error and status lines must stay on one line: Redis replaces CR/LF with spaces.
@@ -116,7 +144,6 @@ pub fn encode(reply: &Reply, proto: u8, out: &mut BytesMut) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
 
     fn check(reply: Reply, resp2: &str, resp3: &str) {
         for (proto, want) in [(2, resp2), (3, resp3)] {
@@ -160,6 +187,17 @@ mod tests {
             "$2\r\nhi\r\n",
             "=6\r\ntxt:hi\r\n",
         );
+        check(
+            Reply::bulk_array([&b"ab"[..], b"", b"c\r\n"]),
+            "*3\r\n$2\r\nab\r\n$0\r\n\r\n$3\r\nc\r\n\r\n",
+            "*3\r\n$2\r\nab\r\n$0\r\n\r\n$3\r\nc\r\n\r\n",
+        );
+        check(Reply::bulk_array(std::iter::empty()), "*0\r\n", "*0\r\n");
+        for n in [0, 9, 10, 99, 100, 12345] {
+            let mut out = BytesMut::new();
+            put_len(&mut out, b'$', n);
+            assert_eq!(len_line(n), out.len(), "{n}");
+        }
         check(
             Reply::Push(vec![Reply::Int(1)]),
             "*1\r\n:1\r\n",

@@ -23,7 +23,12 @@ pub fn reply_to_lua(lua: &Lua, reply: &Reply, resp: u8) -> mlua::Result<Value> {
             Value::Table(t)
         }
         Reply::Int(i) => Value::Integer(*i),
-        Reply::Bulk(b) | Reply::Raw(b) => Value::String(lua.create_string(b)?),
+        Reply::Bulk(b) => Value::String(lua.create_string(b)?),
+        // A reply encoded by its command (an array of bulks read from the store).
+        Reply::Raw(b) => match crate::resp::parse_reply(b) {
+            Some((r, _)) => reply_to_lua(lua, &r, resp)?,
+            None => Value::String(lua.create_string(b)?),
+        },
         Reply::Nil | Reply::NilArray | Reply::None => {
             if resp3 {
                 Value::Nil

@@ -213,7 +213,7 @@ impl<V> Dict<V> {
     }
 
     /// Iterates over all entries in bucket order.
-    pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &V)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &V)> + Clone {
         self.ht
             .iter()
             .flat_map(|table| table.buckets.iter())
@@ -647,6 +647,13 @@ impl<V> Drop for Table<V> {
 /// Walks one chain.
 struct Chain<'a, V> {
     next: Option<&'a Node<V>>,
+}
+
+// A derived `Clone` would ask for `V: Clone`; the walk only copies a reference.
+impl<V> Clone for Chain<'_, V> {
+    fn clone(&self) -> Self {
+        Chain { next: self.next }
+    }
 }
 
 impl<'a, V> Chain<'a, V> {

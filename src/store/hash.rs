@@ -199,7 +199,7 @@ impl HashValue {
     }
 
     /// Field/value pairs: insertion order for a listpack, bucket order otherwise.
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + Clone {
         let (lp, table) = match &self.repr {
             Repr::Listpack(p) => (
                 Some(p.pairs().map(|x| (x.first.str(), x.second.str()))),

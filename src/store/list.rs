@@ -79,8 +79,13 @@ impl ListValue {
         self.items.insert(pos, v);
     }
 
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Bytes> + ExactSizeIterator {
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Bytes> + ExactSizeIterator + Clone {
         self.items.iter()
+    }
+
+    /// Positions `start..=stop`, as [`ListValue::range`] gives them.
+    pub fn slice(&self, start: usize, stop: usize) -> impl ExactSizeIterator<Item = &[u8]> + Clone {
+        self.items.range(start..=stop).map(|b| &b[..])
     }
 
     /// The clamped position range of Redis's `start`/`stop` (LRANGE, LTRIM), or

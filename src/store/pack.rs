@@ -138,6 +138,7 @@ impl Pack {
 }
 
 /// Iterator over the pairs of a [`Pack`].
+#[derive(Clone)]
 pub struct Pairs<'a> {
     buf: &'a [u8],
     pos: usize,
