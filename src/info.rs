@@ -276,20 +276,29 @@ fn section_text(out: &mut String, store: &Store, now_ms: u64, section: &str) {
             field!(out, "allocator_resident", resident);
             field!(out, "total_system_memory", system);
             field!(out, "total_system_memory_human", human(system));
-            field!(out, "used_memory_lua", 32768);
-            field!(out, "used_memory_vm_eval", 32768);
-            field!(out, "used_memory_lua_human", human(32768));
-            field!(out, "used_memory_scripts_eval", 0);
-            field!(out, "number_of_cached_scripts", 0);
+            let (eval_vm, eval_cache, cached) = store.scripts.memory();
+            let eval_vm = eval_vm as u64;
+            let functions_vm = store.scripts.functions.vm_memory() as u64;
+            field!(out, "used_memory_lua", eval_vm);
+            field!(out, "used_memory_vm_eval", eval_vm);
+            field!(out, "used_memory_lua_human", human(eval_vm));
+            field!(out, "used_memory_scripts_eval", eval_cache);
+            field!(out, "number_of_cached_scripts", cached);
             let (libraries, functions) = store.scripts.functions.counts();
             field!(out, "number_of_functions", functions);
             field!(out, "number_of_libraries", libraries);
-            field!(out, "used_memory_vm_functions", 32768);
-            field!(out, "used_memory_vm_total", 65536);
-            field!(out, "used_memory_vm_total_human", human(65536));
+            field!(out, "used_memory_vm_functions", functions_vm);
+            field!(out, "used_memory_vm_total", eval_vm + functions_vm);
+            field!(
+                out,
+                "used_memory_vm_total_human",
+                human(eval_vm + functions_vm)
+            );
+            // The functions' own bookkeeping (Redis's `functionsMemoryOverhead`) is
+            // not estimated: it counts in the scripts' total as 0.
             field!(out, "used_memory_functions", 0);
-            field!(out, "used_memory_scripts", 0);
-            field!(out, "used_memory_scripts_human", human(0));
+            field!(out, "used_memory_scripts", eval_cache);
+            field!(out, "used_memory_scripts_human", human(eval_cache as u64));
             field!(out, "maxmemory", p.maxmemory);
             field!(out, "maxmemory_human", human(p.maxmemory));
             field!(out, "maxmemory_policy", p.maxmemory_policy);

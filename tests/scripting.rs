@@ -1,7 +1,8 @@
 //! Integration tests of Lua scripts and functions against the real binary: a busy
 //! script or function makes other clients get BUSY (not wait) and SCRIPT KILL or
 //! FUNCTION KILL (each only its own kind) stops it; concurrent scripts are atomic;
-//! FCALL works through the `redis` crate. Exact replies are covered by
+//! FCALL works through the `redis` crate; INFO counts the cached scripts and their
+//! memory as Redis does. Exact replies are covered by
 //! `compat/cases/62-scripting.txt` and `63-functions.txt`.
 
 mod common;
@@ -9,7 +10,7 @@ mod common;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{poll_until, Server};
+use common::{poll_until, Oracle, Server};
 
 const BUSY: &[u8] =
     b"-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n";
@@ -307,4 +308,61 @@ fn fcall_through_the_redis_crate() {
         .arg(1)
         .query(&mut con);
     assert!(gone.unwrap_err().to_string().contains("Function not found"));
+}
+
+/// One `field:value` of INFO's memory section.
+fn info_memory_field(con: &mut redis::Connection, field: &str) -> String {
+    let info: String = redis::cmd("INFO").arg("memory").query(con).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("no {field} in {info}"))
+        .to_string()
+}
+
+#[test]
+fn info_counts_cached_scripts_and_their_memory_as_redis() {
+    let server = Server::start(&[]);
+    let oracle = Oracle::start();
+    // Bodies on both sides of Redis's 44-byte embedded strings and of the 256-byte
+    // sds header, and enough of them for the bucket array to grow twice.
+    let bodies: Vec<String> = (0..10)
+        .map(|i| format!("return '{}'", "x".repeat(i * 30)))
+        .collect();
+    let fields = ["number_of_cached_scripts", "used_memory_scripts_eval"];
+    for con in [&mut server.conn(), &mut oracle.conn()] {
+        let _: () = redis::cmd("SCRIPT").arg("FLUSH").query(con).unwrap();
+        for f in fields {
+            assert_eq!(info_memory_field(con, f), "0", "{f} after SCRIPT FLUSH");
+        }
+    }
+    let (mut ours, mut redis) = (server.conn(), oracle.conn());
+    for (n, body) in bodies.iter().enumerate() {
+        for con in [&mut ours, &mut redis] {
+            let _: String = redis::cmd("SCRIPT")
+                .arg("LOAD")
+                .arg(body)
+                .query(con)
+                .unwrap();
+        }
+        let count = |con: &mut redis::Connection| info_memory_field(con, fields[0]);
+        assert_eq!(count(&mut ours), (n + 1).to_string());
+        assert_eq!(count(&mut ours), count(&mut redis));
+        // Equal, or Redis is still moving the entries out of its previous bucket
+        // array (its dict rehashes a bucket per lookup, in an order its random hash
+        // seed decides) and counts that array too.
+        let mem = |con: &mut redis::Connection| -> u64 {
+            info_memory_field(con, fields[1]).parse().unwrap()
+        };
+        let (m, r) = (mem(&mut ours), mem(&mut redis));
+        let previous = ((n + 1).next_power_of_two() as u64 / 2).max(4) * 8;
+        assert!(
+            m == r || r == m + previous,
+            "used_memory_scripts_eval with {} scripts: {m}, Redis {r}",
+            n + 1
+        );
+    }
+    let vm: u64 = info_memory_field(&mut ours, "used_memory_vm_eval")
+        .parse()
+        .unwrap();
+    assert!(vm > 0, "the VM's heap is reported");
 }

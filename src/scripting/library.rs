@@ -165,6 +165,11 @@ impl Functions {
     }
 
     /// How many libraries and functions are loaded.
+    /// The bytes the functions' Lua heap holds (0 before the first FUNCTION LOAD).
+    pub fn vm_memory(&self) -> usize {
+        self.vm.as_ref().map_or(0, |f| f.vm.used_memory())
+    }
+
     pub fn counts(&self) -> (usize, usize) {
         (self.libraries.len(), self.owners.len())
     }

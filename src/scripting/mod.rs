@@ -266,14 +266,48 @@ impl Scripts {
             .is_some_and(|vm| vm.scripts.contains_key(sha.as_ref()))
     }
 
-    /// How many scripts are cached and the memory their bodies take (INFO memory).
-    pub fn stats(&self) -> (usize, usize) {
-        self.vm.as_ref().map_or((0, 0), |vm| {
-            (
-                vm.scripts.len(),
-                vm.scripts.values().map(|s| s.body.len()).sum(),
-            )
+    /// INFO memory's figures for EVAL: the VM's heap (0 before the first script
+    /// makes it), the script cache as Redis 7.0 estimates it, and the number of
+    /// cached scripts.
+    pub fn memory(&self) -> (usize, usize, usize) {
+        self.vm.as_ref().map_or((0, 0, 0), |vm| {
+            let n = vm.scripts.len();
+            let cache: usize = vm
+                .scripts
+                .values()
+                .map(|s| cache_entry_size(s.body.len()))
+                .sum();
+            (vm.used_memory(), cache + dict_overhead(n), n)
         })
+    }
+}
+
+/// One script in Redis's `evalScriptsMemory`: its SHA1 as an sds (`sdshdr8`, 40
+/// digits, NUL) and its body as the client sent it (an embedded string up to 44
+/// bytes, else an sds), as the allocator rounds them, plus its `dictEntry` and
+/// `luaScript` (24 + 16 bytes).
+fn cache_entry_size(body: usize) -> usize {
+    use crate::store::value::alloc_size;
+    let body = if body <= 44 {
+        alloc_size(16 + 3 + body + 1) - 16
+    } else {
+        let header = match body {
+            0..=255 => 3,
+            256..=65535 => 5,
+            _ => 9,
+        };
+        alloc_size(header + body + 1)
+    };
+    alloc_size(3 + 40 + 1) + body + 24 + 16
+}
+
+/// A Redis dict's bucket array for `n` entries: none while empty, then a power of
+/// two from 4 that doubles when it is full.
+fn dict_overhead(n: usize) -> usize {
+    if n == 0 {
+        0
+    } else {
+        n.next_power_of_two().max(4) * 8
     }
 }
 
@@ -427,6 +461,11 @@ impl Vm {
     }
 
     /// The flags of a cached script (`None`: not loaded, NOSCRIPT).
+    /// The bytes the Lua heap holds now.
+    pub fn used_memory(&self) -> usize {
+        self.lua.used_memory()
+    }
+
     pub fn flags(&self, sha: &str) -> Option<ScriptFlags> {
         self.scripts.get(sha).map(|s| s.flags)
     }
