@@ -266,9 +266,20 @@ fn level_from(code: u8) -> Level {
 /// A checksum of a reply that ignores the order of set members and map entries, whose
 /// order is unspecified and differs between replicas (Dynomite had to rewrite SMEMBERS
 /// to `SORT ... ALPHA` for the same reason).
+///
+/// A reply its command encoded itself ([`Reply::Raw`]) is checksummed from its bytes:
+/// an array there (of bulks or RESP2 scores, the only arrays commands encode) is the
+/// same as the array of values, counted as `:N`, so the two forms agree.
 pub fn reply_checksum(reply: &Reply) -> u32 {
     fn canon(r: &Reply, out: &mut BytesMut) {
         match r {
+            Reply::Raw(b) => match b.split_first() {
+                Some((b'*', rest)) => {
+                    out.extend_from_slice(b":");
+                    out.extend_from_slice(rest);
+                }
+                _ => out.extend_from_slice(b),
+            },
             Reply::Set(items) => {
                 let mut parts: Vec<BytesMut> = items
                     .iter()
@@ -302,6 +313,18 @@ pub fn reply_checksum(reply: &Reply) -> u32 {
             }
             other => encode(other, 2, out),
         }
+    }
+    if let Reply::Raw(b) = reply {
+        // Without copying: the bytes are often a whole LRANGE.
+        return match b.split_first() {
+            Some((b'*', rest)) => {
+                let mut h = crc32fast::Hasher::new();
+                h.update(b":");
+                h.update(rest);
+                h.finalize()
+            }
+            _ => quorum::checksum(b),
+        };
     }
     let mut out = BytesMut::new();
     canon(reply, &mut out);
@@ -1009,7 +1032,6 @@ fn vote_checksum(reply: &Reply, encoded: &[u8]) -> u32 {
         | Reply::Error(_)
         | Reply::Int(_)
         | Reply::Bulk(_) => quorum::checksum(encoded),
-        Reply::Raw(b) => quorum::checksum(b),
         other => reply_checksum(other),
     }
 }
@@ -1290,6 +1312,21 @@ mod tests {
         let arr1 = Reply::Array(vec![Reply::Int(1), Reply::Int(2)]);
         let arr2 = Reply::Array(vec![Reply::Int(2), Reply::Int(1)]);
         assert_ne!(reply_checksum(&arr1), reply_checksum(&arr2));
+    }
+
+    #[test]
+    fn an_array_encoded_by_its_command_checksums_as_its_values() {
+        let items: [&[u8]; 3] = [b"a", b"", b"ccc"];
+        let values = Reply::bulks(items.iter().map(|b| Bytes::copy_from_slice(b)));
+        let raw = Reply::bulk_array(items);
+        assert_eq!(reply_checksum(&raw), reply_checksum(&values));
+        // Nested, as in an EXEC's reply.
+        let exec = |r: Reply| reply_checksum(&Reply::Array(vec![Reply::Int(1), r]));
+        assert_eq!(exec(Reply::bulk_array(items)), exec(values));
+        assert_ne!(
+            reply_checksum(&raw),
+            reply_checksum(&Reply::bulk_array([&b"a"[..], b"", b"cc"]))
+        );
     }
 
     #[test]

@@ -345,29 +345,6 @@ pub(super) fn store_result(
     Reply::Int(n as i64)
 }
 
-/// A member list, with scores when asked: flat pairs in RESP2, `[member, score]`
-/// arrays in RESP3.
-pub(super) fn scored_reply(ctx: &Ctx, items: Vec<(Bytes, f64)>, withscores: bool) -> Reply {
-    if !withscores {
-        return Reply::Array(items.into_iter().map(|(m, _)| Reply::Bulk(m)).collect());
-    }
-    if ctx.client.proto >= 3 {
-        Reply::Array(
-            items
-                .into_iter()
-                .map(|(m, s)| Reply::Array(vec![Reply::Bulk(m), Reply::Double(s)]))
-                .collect(),
-        )
-    } else {
-        Reply::Array(
-            items
-                .into_iter()
-                .flat_map(|(m, s)| [Reply::Bulk(m), Reply::Double(s)])
-                .collect(),
-        )
-    }
-}
-
 /// Parses a number the way Redis's range parser calls `strtod`: the argument is a
 /// C string (it ends at a NUL byte), leading spaces are skipped, the whole rest must
 /// be consumed, and overflow gives an infinity rather than an error. An empty string
@@ -747,13 +724,13 @@ fn rank_window(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
 /// The members of `z` in `range`, skipping `offset`, at most `limit` (negative: no
 /// limit), walking down from the top when `rev`. A negative offset selects nothing,
 /// as Redis's `while (ln && offset--)` walk does.
-fn collect_range(
-    z: &ZSetValue,
+fn collect_range<'z>(
+    z: &'z ZSetValue,
     range: &impl Range,
     offset: i64,
     limit: i64,
     rev: bool,
-) -> Vec<(Bytes, f64)> {
+) -> Vec<(&'z [u8], f64)> {
     if offset < 0 || (offset > 0 && offset as u64 >= z.len() as u64) {
         return Vec::new();
     }
@@ -770,10 +747,7 @@ fn collect_range(
     } else {
         a + offset
     };
-    z.iter_from(start, rev)
-        .take(n)
-        .map(|(m, s)| (Bytes::copy_from_slice(m), s))
-        .collect()
+    z.iter_from(start, rev).take(n).collect()
 }
 
 /// Z[REV]RANGE[BYSCORE|BYLEX] and ZRANGESTORE (Redis's `zrangeGenericCommand`):
@@ -786,6 +760,7 @@ fn zrange_generic(
     mut rangetype: RangeType,
     mut rev: Option<bool>,
 ) -> Result<Reply, CmdError> {
+    let proto = ctx.client.proto;
     let key = &args[argc_start];
     let mut withscores = false;
     let mut offset: i64 = 0;
@@ -845,21 +820,25 @@ fn zrange_generic(
             None => Reply::Array(Vec::new()),
         });
     };
-    let items: Vec<(Bytes, f64)> = match parsed {
+    let items: Vec<(&[u8], f64)> = match parsed {
         Parsed::Rank(start, end) => match rank_window(start, end, z.len()) {
             None => Vec::new(),
-            Some((start, n)) => z
-                .iter_from(start, rev)
-                .take(n)
-                .map(|(m, s)| (Bytes::copy_from_slice(m), s))
-                .collect(),
+            Some((start, n)) => z.iter_from(start, rev).take(n).collect(),
         },
         Parsed::Score(r) => collect_range(z, &r, offset, limit, rev),
         Parsed::Lex(r) => collect_range(z, &r, offset, limit, rev),
     };
+    // The reply is encoded from the members where they are; a destination needs
+    // its own copies.
     Ok(match dst {
-        Some(dst) => store_result(ctx, dst, items, "zrangestore"),
-        None => scored_reply(ctx, items, withscores),
+        Some(dst) => {
+            let owned = items
+                .iter()
+                .map(|&(m, s)| (Bytes::copy_from_slice(m), s))
+                .collect();
+            store_result(ctx, dst, owned, "zrangestore")
+        }
+        None => Reply::scored(&items, withscores, proto),
     })
 }
 
@@ -1206,6 +1185,7 @@ fn zrandmember_count(
     l: i64,
     withscores: bool,
 ) -> Result<Reply, CmdError> {
+    let proto = ctx.client.proto;
     let Some(z) = get_zset(ctx, key, Lookup::READ)? else {
         return Ok(Reply::Array(Vec::new()));
     };
@@ -1234,7 +1214,7 @@ fn zrandmember_count(
             .filter_map(|r| z.at(r).map(|(m, s)| (Bytes::copy_from_slice(m), s)))
             .collect()
     };
-    Ok(scored_reply(ctx, items, withscores))
+    Ok(Reply::scored(&items, withscores, proto))
 }
 
 // ---- ZUNION ZINTER ZDIFF ZINTERCARD and the STORE variants ----
@@ -1438,7 +1418,7 @@ fn zsetop_generic(
             store_result(ctx, dst, result, event)
         }
         None if card_only => Reply::Int(cardinality as i64),
-        None => scored_reply(ctx, result, withscores),
+        None => Reply::scored(&result, withscores, ctx.client.proto),
     })
 }
 

@@ -106,10 +106,7 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) -> Result<(), String>
                 Slot::Ready(r) => r,
                 Slot::Wait(p) => p.resolve(&mut deadline).await,
             };
-            let checksum = match &reply {
-                Reply::Raw(b) => crate::cluster::quorum::checksum(b),
-                other => reply_checksum(other),
-            };
+            let checksum = reply_checksum(&reply);
             let mut payload = BytesMut::new();
             encode(&reply, a.proto, &mut payload);
             let ext = RedmiteExt {

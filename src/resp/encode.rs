@@ -55,6 +55,23 @@ pub(super) fn bulk_array<'a>(items: impl Iterator<Item = &'a [u8]> + Clone) -> B
     out.freeze()
 }
 
+/// The RESP2 bytes of a member list (ZRANGE and the like): the members, each followed
+/// by its score as a bulk string when `withscores`.
+pub(super) fn scored_array<M: AsRef<[u8]>>(items: &[(M, f64)], withscores: bool) -> Bytes {
+    let members: usize = items.iter().map(|(m, _)| m.as_ref().len() + 8).sum();
+    // A score is at most 24 characters (`-1.2345678901234567e-308`) and its lines.
+    let scores = if withscores { items.len() * 32 } else { 0 };
+    let mut out = BytesMut::with_capacity(16 + members + scores);
+    put_len(&mut out, b'*', items.len() * if withscores { 2 } else { 1 });
+    for (m, s) in items {
+        put_bulk(&mut out, m.as_ref());
+        if withscores {
+            put_bulk(&mut out, fmt_double(*s).as_bytes());
+        }
+    }
+    out.freeze()
+}
+
 /// Error and status lines must stay on one line: Redis replaces CR/LF with spaces.
 fn put_line(out: &mut BytesMut, prefix: u8, text: &str) {
     out.put_u8(prefix);

@@ -78,4 +78,21 @@ impl Reply {
     {
         Reply::Raw(super::encode::bulk_array(items.into_iter()))
     }
+
+    /// A member list, with scores when asked: flat pairs in RESP2, `[member, score]`
+    /// arrays in RESP3. Encoded at once (as [`Reply::bulk_array`]) where that is the
+    /// same in both protocols or the connection speaks RESP2.
+    pub fn scored<M: AsRef<[u8]>>(items: &[(M, f64)], withscores: bool, proto: u8) -> Reply {
+        if withscores && proto >= 3 {
+            return Reply::Array(
+                items
+                    .iter()
+                    .map(|(m, s)| {
+                        Reply::Array(vec![Reply::bulk_from(m.as_ref()), Reply::Double(*s)])
+                    })
+                    .collect(),
+            );
+        }
+        Reply::Raw(super::encode::scored_array(items, withscores))
+    }
 }
