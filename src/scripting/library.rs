@@ -343,7 +343,7 @@ impl FunctionVm {
         let vm = &self.vm;
         let chunk = vm
             .lua
-            .load(body)
+            .load(super::brackets::unnest(body).as_ref())
             .set_name(USER_FUNCTION)
             .set_environment(vm.env.clone())
             .into_function()

@@ -21,6 +21,7 @@
 //!   count hook checks the kill flag.
 
 mod bit;
+mod brackets;
 mod cjson;
 mod cmsgpack;
 mod convert;
@@ -439,7 +440,7 @@ impl Vm {
         let (flags, code) = parse_shebang(body)?;
         let func = self
             .lua
-            .load(code.as_ref())
+            .load(brackets::unnest(&code).as_ref())
             .set_name(USER_SCRIPT)
             .set_environment(self.env.clone())
             .into_function()
@@ -460,12 +461,12 @@ impl Vm {
         Ok(sha)
     }
 
-    /// The flags of a cached script (`None`: not loaded, NOSCRIPT).
     /// The bytes the Lua heap holds now.
     pub fn used_memory(&self) -> usize {
         self.lua.used_memory()
     }
 
+    /// The flags of a cached script (`None`: not loaded, NOSCRIPT).
     pub fn flags(&self, sha: &str) -> Option<ScriptFlags> {
         self.scripts.get(sha).map(|s| s.flags)
     }
