@@ -145,29 +145,78 @@ pub fn fmt_g(v: f64, prec: usize) -> String {
         };
     }
     let prec = prec.max(1);
-    // Scientific form with prec significant digits tells us the decimal exponent
-    // after rounding, which is what %g's choice of style depends on.
-    let sci = format!("{:.*e}", prec - 1, v);
-    let (mant, exp) = match sci.split_once('e') {
-        Some((m, e)) => (m.to_string(), e.parse::<i32>().unwrap_or(0)),
-        None => (sci.clone(), 0),
-    };
-    if exp < -4 || exp >= prec as i32 {
-        let mant = strip_fraction_zeros(&mant);
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{}e{}{:02}", mant, sign, exp.unsigned_abs())
-    } else {
-        let decimals = (prec as i32 - 1 - exp).max(0) as usize;
-        strip_fraction_zeros(&format!("{:.*}", decimals, v))
-    }
+    fmt_g_exact(v, prec).unwrap_or_else(|| fmt_g_general(v, prec))
 }
 
-fn strip_fraction_zeros(s: &str) -> String {
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s.to_string()
+/// `%.<prec>g` of a finite, non-zero double, for any value.
+fn fmt_g_general(v: f64, prec: usize) -> String {
+    // Scientific form with prec significant digits: its exponent (after rounding)
+    // picks %g's style, and its digits are the fixed form's too.
+    let sci = format!("{:.*e}", prec - 1, v.abs());
+    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let digits: String = mant.chars().filter(|&c| c != '.').collect();
+    let mut out = String::with_capacity(prec + 8);
+    if v < 0.0 {
+        out.push('-');
     }
+    if exp < -4 || exp >= prec as i32 {
+        let (first, rest) = digits.split_at(1);
+        out.push_str(first);
+        let rest = rest.trim_end_matches('0');
+        if !rest.is_empty() {
+            out.push('.');
+            out.push_str(rest);
+        }
+        let sign = if exp < 0 { '-' } else { '+' };
+        out.push_str(&format!("e{sign}{:02}", exp.unsigned_abs()));
+    } else if exp >= 0 {
+        let (int, frac) = digits.split_at(exp as usize + 1);
+        out.push_str(int);
+        let frac = frac.trim_end_matches('0');
+        if !frac.is_empty() {
+            out.push('.');
+            out.push_str(frac);
+        }
+    } else {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', exp.unsigned_abs() as usize - 1));
+        out.push_str(digits.trim_end_matches('0'));
+    }
+    out
+}
+
+/// `%.<prec>g` of a double whose exact decimal value has at most `prec` digits and
+/// no exponent: a whole number below 10^prec, or a multiple of 2^-10 below
+/// 10^(prec-10) (timestamps, counters, halves and quarters: most scores). Its digits
+/// are the value's own, so they are written directly; the general path formats
+/// twice. `None` for every other value.
+fn fmt_g_exact(v: f64, prec: usize) -> Option<String> {
+    const FRACTION_BITS: u32 = 10;
+    let a = v.abs();
+    // Below 10^15 the value converts to an integer exactly.
+    let below = |digits: usize| a < 10f64.powi(digits.min(15) as i32);
+    if a.fract() == 0.0 {
+        return below(prec).then(|| itoa::Buffer::new().format(v as i64).to_string());
+    }
+    let scaled = a * f64::from(1u32 << FRACTION_BITS);
+    if prec <= FRACTION_BITS as usize
+        || !below(prec - FRACTION_BITS as usize)
+        || scaled.fract() != 0.0
+    {
+        return None;
+    }
+    let n = scaled as u64;
+    let (int, frac) = (n >> FRACTION_BITS, n & ((1 << FRACTION_BITS) - 1));
+    // frac / 2^10 = frac * 5^10 / 10^10: ten decimals, trailing zeros dropped.
+    let mut decimals = frac * 5u64.pow(FRACTION_BITS);
+    let mut width = FRACTION_BITS as usize;
+    while decimals.is_multiple_of(10) {
+        decimals /= 10;
+        width -= 1;
+    }
+    let sign = if v < 0.0 { "-" } else { "" };
+    Some(format!("{sign}{int}.{decimals:0width$}"))
 }
 
 /// Formats an integer into a stack buffer-free `Vec` (hot path helper for replies).
@@ -179,6 +228,95 @@ pub fn i64_bytes(v: i64) -> bytes::Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn strip_fraction_zeros(s: &str) -> String {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s.to_string()
+        }
+    }
+
+    /// The formatter as first written (two formatting passes), kept as the oracle
+    /// for the one-pass `fmt_g_general`.
+    fn reference_g(v: f64, prec: usize) -> String {
+        let sci = format!("{:.*e}", prec - 1, v);
+        let (mant, exp) = sci.split_once('e').unwrap();
+        let exp: i32 = exp.parse().unwrap();
+        if exp < -4 || exp >= prec as i32 {
+            let sign = if exp < 0 { '-' } else { '+' };
+            format!(
+                "{}e{}{:02}",
+                strip_fraction_zeros(mant),
+                sign,
+                exp.unsigned_abs()
+            )
+        } else {
+            let decimals = (prec as i32 - 1 - exp).max(0) as usize;
+            strip_fraction_zeros(&format!("{:.*}", decimals, v))
+        }
+    }
+
+    proptest! {
+        /// The one-pass formatter agrees with the two-pass one, for any double.
+        #[test]
+        fn general_path_agrees_with_the_reference(
+            bits in any::<u64>(),
+            prec in prop_oneof![Just(1usize), Just(14usize), Just(17usize)],
+        ) {
+            let v = f64::from_bits(bits);
+            if v.is_finite() && v != 0.0 {
+                prop_assert_eq!(fmt_g_general(v, prec), reference_g(v, prec));
+            }
+        }
+
+        #[test]
+        fn general_path_agrees_near_the_style_boundaries(
+            m in 1.0f64..10.0,
+            exp in -7i32..20,
+            prec in prop_oneof![Just(14usize), Just(17usize)],
+        ) {
+            let v = m * 10f64.powi(exp);
+            prop_assert_eq!(fmt_g_general(v, prec), reference_g(v, prec));
+            prop_assert_eq!(fmt_g_general(-v, prec), reference_g(-v, prec));
+        }
+
+        /// The direct digits agree with the general formatter wherever they apply.
+        #[test]
+        fn exact_digits_agree_with_the_general_path(
+            n in -(1i64 << 40)..(1i64 << 40),
+            shift in 0u32..12,
+            prec in prop_oneof![Just(14usize), Just(17usize)],
+        ) {
+            let v = n as f64 / f64::from(1u32 << shift);
+            if v != 0.0 {
+                if let Some(short) = fmt_g_exact(v, prec) {
+                    prop_assert_eq!(short, fmt_g_general(v, prec));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn exact_digits_cover_common_scores() {
+        for (v, want) in [
+            (1.5, "1.5"),
+            (-2.25, "-2.25"),
+            (1.0e12, "1000000000000"),
+            (0.0009765625, "0.0009765625"),
+            (9999999.5, "9999999.5"),
+        ] {
+            assert_eq!(fmt_g_exact(v, 17).as_deref(), Some(want));
+            assert_eq!(fmt_g(v, 17), want);
+        }
+        // Not exact in ten fraction bits, or too many digits: the general path.
+        for v in [0.1, 1.0 / 3.0, 1.0e15, 1.0e7 + 0.5, 1.0e-5] {
+            assert_eq!(fmt_g_exact(v, 17), None, "{v}");
+        }
+        assert_eq!(fmt_g_exact(1.0e14, 14), None);
+        assert_eq!(fmt_g(0.1, 17), "0.10000000000000001");
+    }
 
     #[test]
     fn string2ll_rules() {
