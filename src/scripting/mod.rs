@@ -547,18 +547,17 @@ impl Vm {
         lua.scope(|scope| {
             self.redis
                 .raw_set(&self.names.call, scope.create_function(call)?)?;
-            let out: MultiValue = match fn_args {
-                None => self.xpcall.call((func.clone(), self.handler.clone()))?,
+            // xpcall's status and the first value returned or raised: Redis keeps
+            // one result, and reading two values off the stack builds no list.
+            let (ok, value): (bool, Value) = match fn_args {
+                None => self.xpcall.call((func, &self.handler))?,
                 Some((keys, args)) => self.fn_call.call((
-                    func.clone(),
-                    self.handler.clone(),
+                    func,
+                    &self.handler,
                     sequence(lua, keys)?,
                     sequence(lua, args)?,
                 ))?,
             };
-            let mut out = out.into_iter();
-            let ok = matches!(out.next(), Some(Value::Boolean(true)));
-            let value = out.next().unwrap_or(Value::Nil);
             let resp3 = self.resp.load(Ordering::Relaxed) == 3;
             Ok(if ok {
                 convert::lua_to_reply(&value, resp3)
