@@ -23,6 +23,7 @@
 
 use bytes::Bytes;
 use rand::Rng;
+use std::cmp::Ordering;
 
 use super::dict::Dict;
 use super::hash::{lp_entry_size, sds_size, DICT_ENTRY, DICT_HEADER};
@@ -529,9 +530,9 @@ impl<'a> Iterator for Iter<'a> {
                 }
                 let id = *at;
                 *at = if *rev {
-                    list.nodes[id as usize].back
+                    list.cold[id as usize].back
                 } else {
-                    list.nodes[id as usize].links[0].next
+                    list.link(id, 0).next
                 };
                 Some(list.entry(id))
             }
@@ -554,18 +555,38 @@ struct Link {
     span: u32,
 }
 
-#[derive(Debug, Clone)]
-struct Node {
-    member: Bytes,
+const NO_LINK: Link = Link { next: NIL, span: 0 };
+
+/// The levels whose links a node keeps beside its score. With p = 1/4, 98% of the
+/// nodes have no other level.
+const INLINE: usize = 3;
+
+/// What a search reads of a node: its score and its lowest links, 32 bytes aligned
+/// so that one never straddles two cache lines. Searches step through the low
+/// levels' nodes, too many to stay in the cache, so each step costs one line; the
+/// member is read only when the scores tie.
+#[derive(Debug, Clone, Copy)]
+#[repr(align(32))]
+struct Hot {
     score: f64,
-    back: u32,
-    links: Vec<Link>,
+    low: [Link; INLINE],
 }
 
-/// A skip list with spans over (score, member), in an arena.
+/// The rest of a node, read when its member is compared, returned or moved.
+#[derive(Debug, Clone)]
+struct Cold {
+    member: Bytes,
+    back: u32,
+    /// Levels `INLINE` and up (empty, unallocated, for most nodes).
+    high: Box<[Link]>,
+}
+
+/// A skip list with spans over (score, member), in an arena: node `i` is `hot[i]`
+/// and `cold[i]`.
 #[derive(Debug, Clone)]
 pub struct SkipList {
-    nodes: Vec<Node>,
+    hot: Vec<Hot>,
+    cold: Vec<Cold>,
     free: Vec<u32>,
     level: usize,
     len: usize,
@@ -586,11 +607,14 @@ impl Default for SkipList {
 impl SkipList {
     pub fn new() -> SkipList {
         SkipList {
-            nodes: vec![Node {
-                member: Bytes::new(),
+            hot: vec![Hot {
                 score: 0.0,
+                low: [NO_LINK; INLINE],
+            }],
+            cold: vec![Cold {
+                member: Bytes::new(),
                 back: NIL,
-                links: vec![Link { next: NIL, span: 0 }; MAX_LEVEL],
+                high: vec![NO_LINK; MAX_LEVEL - INLINE].into_boxed_slice(),
             }],
             free: Vec::new(),
             level: 1,
@@ -608,16 +632,29 @@ impl SkipList {
     }
 
     fn link(&self, id: u32, level: usize) -> Link {
-        self.nodes[id as usize].links[level]
+        match level.checked_sub(INLINE) {
+            None => self.hot[id as usize].low[level],
+            Some(high) => self.cold[id as usize].high[high],
+        }
     }
 
     fn link_mut(&mut self, id: u32, level: usize) -> &mut Link {
-        &mut self.nodes[id as usize].links[level]
+        match level.checked_sub(INLINE) {
+            None => &mut self.hot[id as usize].low[level],
+            Some(high) => &mut self.cold[id as usize].high[high],
+        }
+    }
+
+    fn score(&self, id: u32) -> f64 {
+        self.hot[id as usize].score
+    }
+
+    fn member(&self, id: u32) -> &[u8] {
+        &self.cold[id as usize].member
     }
 
     fn entry(&self, id: u32) -> (&[u8], f64) {
-        let n = &self.nodes[id as usize];
-        (&n.member[..], n.score)
+        (self.member(id), self.score(id))
     }
 
     fn first(&self) -> Option<u32> {
@@ -633,6 +670,15 @@ impl SkipList {
         level
     }
 
+    /// How node `id` compares with (score, member); its member is read only when
+    /// the scores tie.
+    fn cmp(&self, id: u32, score: f64, member: &[u8]) -> Ordering {
+        match self.score(id).partial_cmp(&score) {
+            Some(Ordering::Equal) | None => self.member(id).cmp(member),
+            Some(o) => o,
+        }
+    }
+
     /// The last node before (score, member) at each level, and its rank.
     fn find_update(&self, score: f64, member: &[u8]) -> ([u32; MAX_LEVEL], [u32; MAX_LEVEL]) {
         let mut update = [HEAD; MAX_LEVEL];
@@ -642,11 +688,7 @@ impl SkipList {
             rank[i] = if i + 1 == self.level { 0 } else { rank[i + 1] };
             loop {
                 let l = self.link(x, i);
-                if l.next == NIL {
-                    break;
-                }
-                let n = &self.nodes[l.next as usize];
-                if !before(n.score, &n.member, score, member) {
+                if l.next == NIL || self.cmp(l.next, score, member) != Ordering::Less {
                     break;
                 }
                 rank[i] += l.span;
@@ -669,20 +711,25 @@ impl SkipList {
             }
             self.level = level;
         }
-        let node = Node {
-            member,
+        let hot = Hot {
             score,
+            low: [NO_LINK; INLINE],
+        };
+        let cold = Cold {
+            member,
             back: if update[0] == HEAD { NIL } else { update[0] },
-            links: vec![Link { next: NIL, span: 0 }; level],
+            high: vec![NO_LINK; level.saturating_sub(INLINE)].into_boxed_slice(),
         };
         let id = match self.free.pop() {
             Some(id) => {
-                self.nodes[id as usize] = node;
+                self.hot[id as usize] = hot;
+                self.cold[id as usize] = cold;
                 id
             }
             None => {
-                self.nodes.push(node);
-                (self.nodes.len() - 1) as u32
+                self.hot.push(hot);
+                self.cold.push(cold);
+                (self.hot.len() - 1) as u32
             }
         };
         for i in 0..level {
@@ -704,7 +751,7 @@ impl SkipList {
         if next == NIL {
             self.tail = id;
         } else {
-            self.nodes[next as usize].back = id;
+            self.cold[next as usize].back = id;
         }
         self.len += 1;
     }
@@ -716,8 +763,7 @@ impl SkipList {
         if x == NIL {
             return None;
         }
-        let n = &self.nodes[x as usize];
-        if n.score != score || n.member != member {
+        if self.score(x) != score || self.member(x) != member {
             return None;
         }
         for (i, &u) in update.iter().enumerate().take(self.level) {
@@ -733,20 +779,20 @@ impl SkipList {
             }
         }
         let next = self.link(x, 0).next;
-        let back = self.nodes[x as usize].back;
+        let back = self.cold[x as usize].back;
         if next == NIL {
             self.tail = back;
         } else {
-            self.nodes[next as usize].back = back;
+            self.cold[next as usize].back = back;
         }
         while self.level > 1 && self.link(HEAD, self.level - 1).next == NIL {
             self.level -= 1;
         }
         self.len -= 1;
-        let node = &mut self.nodes[x as usize];
-        node.links = Vec::new();
+        let cold = &mut self.cold[x as usize];
+        cold.high = Box::default();
         self.free.push(x);
-        Some(std::mem::take(&mut node.member))
+        Some(std::mem::take(&mut cold.member))
     }
 
     /// The 0-based rank of (score, member), if present.
@@ -756,21 +802,14 @@ impl SkipList {
         for i in (0..self.level).rev() {
             loop {
                 let l = self.link(x, i);
-                if l.next == NIL {
-                    break;
-                }
-                let n = &self.nodes[l.next as usize];
-                if before(score, member, n.score, &n.member) {
+                if l.next == NIL || self.cmp(l.next, score, member) == Ordering::Greater {
                     break;
                 }
                 rank += l.span as usize;
                 x = l.next;
             }
-            if x != HEAD {
-                let n = &self.nodes[x as usize];
-                if n.score == score && n.member == member {
-                    return Some(rank - 1);
-                }
+            if x != HEAD && self.score(x) == score && self.member(x) == member {
+                return Some(rank - 1);
             }
         }
         None
@@ -786,8 +825,8 @@ impl SkipList {
                 if l.next == NIL {
                     break;
                 }
-                let n = &self.nodes[l.next as usize];
-                if !pred(n.score, &n.member) {
+                let (member, score) = self.entry(l.next);
+                if !pred(score, member) {
                     break;
                 }
                 count += l.span as usize;
