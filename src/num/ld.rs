@@ -8,7 +8,11 @@
 //! arithmetic gets some of these right and others wrong, so this module reproduces the
 //! format itself: a value is `mantissa * 2^exp`, and parsing, addition and printing
 //! compute the exact result with big integers, then round to nearest, ties to even,
-//! as glibc and the FPU do. INCRBYFLOAT is not a hot path, so clarity wins over speed.
+//! as glibc and the FPU do. What fits 128 bits is computed in `u128`: decimal inputs of
+//! up to 19 significant digits and 18 decimals, sums whose operands' exponents are less
+//! than 64 apart, and every printed fraction. The rest uses big integers, and both round
+//! through the one `round_small`. Proptests check the 128-bit paths against the big
+//! integer code they replaced.
 
 use std::cmp::Ordering;
 
@@ -114,18 +118,22 @@ impl LongDouble {
             return Some(self);
         }
         let e = ea.min(eb);
-        let a = BigUint::from(ma) << (ea - e) as usize;
-        let b = BigUint::from(mb) << (eb - e) as usize;
-        let (neg, sum) = if na == nb {
-            (na, a + b)
+        let r = if ea - e < 64 && eb - e < 64 {
+            // Both below 2^127: the sum fits a u128.
+            let a = u128::from(ma) << (ea - e);
+            let b = u128::from(mb) << (eb - e);
+            match signed_sum(na, a, nb, b) {
+                Some((neg, sum)) => round_small(neg, sum, e, false),
+                None => LongDouble::zero(false),
+            }
         } else {
-            match a.cmp(&b) {
-                Ordering::Equal => return Some(LongDouble::zero(false)),
-                Ordering::Greater => (na, a - b),
-                Ordering::Less => (nb, b - a),
+            let a = BigUint::from(ma) << (ea - e) as usize;
+            let b = BigUint::from(mb) << (eb - e) as usize;
+            match signed_sum(na, a, nb, b) {
+                Some((neg, sum)) => round(neg, &sum, e, false),
+                None => LongDouble::zero(false),
             }
         };
-        let r = round(neg, &sum, e, false);
         r.is_finite().then_some(r)
     }
 
@@ -139,19 +147,25 @@ impl LongDouble {
                 "inf".into()
             };
         };
-        let body = if exp >= 0 {
+        let body = if exp > 64 {
             (BigUint::from(mant) << exp as usize).to_string()
+        } else if exp >= 0 {
+            (u128::from(mant) << exp).to_string()
         } else {
-            // The value times 10^17, rounded to an integer, ties to even.
-            let shift = (-exp) as usize;
-            let n = BigUint::from(mant) * BigUint::from(10u32).pow(DECIMALS);
-            let q = &n >> shift;
-            let rem = n - (&q << shift);
-            let half = BigUint::from(1u8) << (shift - 1);
-            let q = match rem.cmp(&half) {
-                Ordering::Greater => q + 1u8,
-                Ordering::Equal if q.bit(0) => q + 1u8,
-                _ => q,
+            // The value times 10^17 (below 2^121), rounded to an integer, ties to even.
+            // Below 2^-64 (a shift of 128 or more) that is 0.
+            let shift = (-exp) as u32;
+            let n = u128::from(mant) * 10u128.pow(DECIMALS);
+            let q = match (n.checked_shr(shift), 1u128.checked_shl(shift - 1)) {
+                (Some(q), Some(half)) => {
+                    let rem = n & ((half << 1) - 1);
+                    match rem.cmp(&half) {
+                        Ordering::Greater => q + 1,
+                        Ordering::Equal if q & 1 == 1 => q + 1,
+                        _ => q,
+                    }
+                }
+                _ => 0,
             };
             let digits = format!("{:0>width$}", q.to_string(), width = DECIMALS as usize + 1);
             let (int, frac) = digits.split_at(digits.len() - DECIMALS as usize);
@@ -179,24 +193,49 @@ fn is_c_space(c: u8) -> bool {
 /// `(0, 1)` when `sticky` and 0 otherwise, to the nearest `long double`, ties to even.
 /// Callers give at least 66 significant bits in `n` when `sticky` is set.
 fn round(neg: bool, n: &BigUint, e2: i64, sticky: bool) -> LongDouble {
-    let bits = n.bits() as i64;
-    if bits == 0 {
+    let bits = n.bits();
+    if bits <= 128 {
+        return round_small(neg, to_u128(n), e2, sticky);
+    }
+    // The result keeps the top 64 bits and the next ones decide up or down: the top
+    // 128 do, with whatever lies below them folded into the sticky fraction.
+    let cut = bits - 128;
+    let below = n.trailing_zeros().is_some_and(|tz| tz < cut);
+    round_small(
+        neg,
+        to_u128(&(n >> cut as usize)),
+        e2 + cut as i64,
+        sticky || below,
+    )
+}
+
+/// [`round`] of a value that fits 128 bits.
+fn round_small(neg: bool, n: u128, e2: i64, sticky: bool) -> LongDouble {
+    if n == 0 {
         return LongDouble::zero(neg);
     }
+    let bits = i64::from(128 - n.leading_zeros());
     let mut exp = (e2 + bits - 64).max(MIN_EXP);
     let drop = exp - e2;
     let mut mant = if drop <= 0 {
-        low_u64(&(n << (-drop) as usize))
+        // Fewer than 64 bits: shifted up into the mantissa, nothing lost.
+        (n << (-drop)) as u64
     } else {
-        let drop = drop as usize;
-        let q = n >> drop;
-        let rem = n - (&q << drop);
-        let half = BigUint::from(1u8) << (drop - 1);
-        let q = low_u64(&q);
-        let up = match rem.cmp(&half) {
-            Ordering::Greater => true,
-            Ordering::Less => false,
-            Ordering::Equal => sticky || q & 1 == 1,
+        // At most 64 bits remain after dropping `drop` (all of them for subnormals
+        // far below the range).
+        let drop = drop as u32;
+        let q = n.checked_shr(drop).unwrap_or(0) as u64;
+        let up = match 1u128.checked_shl(drop - 1) {
+            Some(half) => {
+                let rem = n & ((half << 1).wrapping_sub(1));
+                match rem.cmp(&half) {
+                    Ordering::Greater => true,
+                    Ordering::Less => false,
+                    Ordering::Equal => sticky || q & 1 == 1,
+                }
+            }
+            // Half a unit is 2^128 or more, above any remainder.
+            None => false,
         };
         if up {
             match q.checked_add(1) {
@@ -225,8 +264,29 @@ fn round(neg: bool, n: &BigUint, e2: i64, sticky: bool) -> LongDouble {
     LongDouble::Finite { neg, mant, exp }
 }
 
-fn low_u64(n: &BigUint) -> u64 {
-    n.iter_u64_digits().next().unwrap_or(0)
+fn to_u128(n: &BigUint) -> u128 {
+    let mut digits = n.iter_u64_digits();
+    let lo = digits.next().unwrap_or(0);
+    let hi = digits.next().unwrap_or(0);
+    u128::from(hi) << 64 | u128::from(lo)
+}
+
+/// `(-1)^na * a + (-1)^nb * b` as a sign and a magnitude; `None` when it is exactly
+/// zero (which is `+0`, as the FPU rounds `x + -x`).
+fn signed_sum<T: Ord + std::ops::Add<Output = T> + std::ops::Sub<Output = T>>(
+    na: bool,
+    a: T,
+    nb: bool,
+    b: T,
+) -> Option<(bool, T)> {
+    if na == nb {
+        return Some((na, a + b));
+    }
+    match a.cmp(&b) {
+        Ordering::Equal => None,
+        Ordering::Greater => Some((na, a - b)),
+        Ordering::Less => Some((nb, b - a)),
+    }
 }
 
 /// Splits `digits[.digits]` off the front of `s`: (all digits, digits after the
@@ -280,7 +340,6 @@ fn parse_decimal(neg: bool, s: &[u8]) -> Option<LongDouble> {
     if significant == 0 {
         return Some(LongDouble::zero(neg));
     }
-    let d = BigUint::parse_bytes(&digits, 10)?;
     let k = exp - frac as i64;
     // The value lies in [10^(mag-1), 10^mag): skip the exact computation when it
     // is certainly beyond LDBL_MAX (~1.19e4932) or below half the smallest
@@ -292,17 +351,47 @@ fn parse_decimal(neg: bool, s: &[u8]) -> Option<LongDouble> {
     if mag < -4952 {
         return None;
     }
-    let v = if k >= 0 {
+    let significant = &digits[digits.len() - significant as usize..];
+    let v = match decimal_small(neg, significant, k) {
+        Some(v) => v,
+        None => decimal_big(neg, &BigUint::parse_bytes(significant, 10)?, k),
+    };
+    underflow_check(v)
+}
+
+/// `d * 10^k` rounded, for decimal digits `d` (no leading zero).
+fn decimal_big(neg: bool, d: &BigUint, k: i64) -> LongDouble {
+    if k >= 0 {
         round(neg, &(d * BigUint::from(10u32).pow(k as u32)), 0, false)
     } else {
+        // Enough quotient bits (66) for the rounding, the remainder as the sticky bit.
         let p = BigUint::from(10u32).pow((-k) as u32);
         let shift = (p.bits() as i64 - d.bits() as i64 + 66).max(0);
         let n = d << shift as usize;
         let q = &n / &p;
         let sticky = q.clone() * &p != n;
         round(neg, &q, -shift, sticky)
-    };
-    underflow_check(v)
+    }
+}
+
+/// [`decimal_big`] in `u128`, when everything fits: up to 19 digits, and `10^k`
+/// below 10^20 (`k >= 0`, the product below 10^38) or `10^-k` below 2^62 (the
+/// shifted dividend below 2^128). `None` otherwise.
+fn decimal_small(neg: bool, digits: &[u8], k: i64) -> Option<LongDouble> {
+    if digits.len() > 19 || !(-18..=19).contains(&k) {
+        return None;
+    }
+    let d = digits
+        .iter()
+        .fold(0u128, |d, &c| d * 10 + u128::from(c - b'0'));
+    if k >= 0 {
+        return Some(round_small(neg, d * 10u128.pow(k as u32), 0, false));
+    }
+    let p = 10u128.pow((-k) as u32);
+    let bits = |x: u128| i64::from(128 - x.leading_zeros());
+    let shift = (bits(p) - bits(d) + 66).max(0);
+    let n = d << shift;
+    Some(round_small(neg, n / p, -shift, n % p != 0))
 }
 
 fn parse_hex(neg: bool, s: &[u8]) -> Option<LongDouble> {
@@ -339,6 +428,219 @@ fn underflow_check(v: LongDouble) -> Option<LongDouble> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use proptest::prelude::*;
+
+    // The arithmetic as first written, all in big integers: the oracle for the
+    // 128-bit paths.
+    fn reference_round(neg: bool, n: &BigUint, e2: i64, sticky: bool) -> LongDouble {
+        let bits = n.bits() as i64;
+        if bits == 0 {
+            return LongDouble::zero(neg);
+        }
+        let mut exp = (e2 + bits - 64).max(MIN_EXP);
+        let drop = exp - e2;
+        let mut mant = if drop <= 0 {
+            ref_low_u64(&(n << (-drop) as usize))
+        } else {
+            let drop = drop as usize;
+            let q = n >> drop;
+            let rem = n - (&q << drop);
+            let half = BigUint::from(1u8) << (drop - 1);
+            let q = ref_low_u64(&q);
+            let up = match rem.cmp(&half) {
+                Ordering::Greater => true,
+                Ordering::Less => false,
+                Ordering::Equal => sticky || q & 1 == 1,
+            };
+            if up {
+                match q.checked_add(1) {
+                    Some(m) => m,
+                    None => {
+                        exp += 1;
+                        1 << 63
+                    }
+                }
+            } else {
+                q
+            }
+        };
+        if exp > MAX_EXP {
+            return LongDouble::Inf { neg };
+        }
+        if mant == 0 {
+            exp = 0;
+        }
+        if mant != 0 && exp > MIN_EXP {
+            // Keep normal values normalised (only matters for equality in tests).
+            let lz = i64::from(mant.leading_zeros()).min(exp - MIN_EXP);
+            mant <<= lz;
+            exp -= lz;
+        }
+        LongDouble::Finite { neg, mant, exp }
+    }
+
+    fn ref_low_u64(n: &BigUint) -> u64 {
+        n.iter_u64_digits().next().unwrap_or(0)
+    }
+
+    fn reference_human(v: &LongDouble) -> String {
+        let LongDouble::Finite { neg, mant, exp } = *v else {
+            return if matches!(v, LongDouble::Inf { neg: true }) {
+                "-inf".into()
+            } else {
+                "inf".into()
+            };
+        };
+        let body = if exp >= 0 {
+            (BigUint::from(mant) << exp as usize).to_string()
+        } else {
+            // The value times 10^17, rounded to an integer, ties to even.
+            let shift = (-exp) as usize;
+            let n = BigUint::from(mant) * BigUint::from(10u32).pow(DECIMALS);
+            let q = &n >> shift;
+            let rem = n - (&q << shift);
+            let half = BigUint::from(1u8) << (shift - 1);
+            let q = match rem.cmp(&half) {
+                Ordering::Greater => q + 1u8,
+                Ordering::Equal if q.bit(0) => q + 1u8,
+                _ => q,
+            };
+            let digits = format!("{:0>width$}", q.to_string(), width = DECIMALS as usize + 1);
+            let (int, frac) = digits.split_at(digits.len() - DECIMALS as usize);
+            let frac = frac.trim_end_matches('0');
+            if frac.is_empty() {
+                int.to_string()
+            } else {
+                format!("{int}.{frac}")
+            }
+        };
+        if neg && body != "0" {
+            format!("-{body}")
+        } else {
+            body
+        }
+    }
+
+    fn reference_add(a: LongDouble, b: LongDouble) -> Option<LongDouble> {
+        let (
+            LongDouble::Finite {
+                neg: na,
+                mant: ma,
+                exp: ea,
+            },
+            LongDouble::Finite {
+                neg: nb,
+                mant: mb,
+                exp: eb,
+            },
+        ) = (a, b)
+        else {
+            return None;
+        };
+        if ma == 0 || mb == 0 {
+            return a.checked_add(b);
+        }
+        let e = ea.min(eb);
+        let x = BigUint::from(ma) << (ea - e) as usize;
+        let y = BigUint::from(mb) << (eb - e) as usize;
+        let r = match signed_sum(na, x, nb, y) {
+            Some((neg, sum)) => reference_round(neg, &sum, e, false),
+            None => LongDouble::zero(false),
+        };
+        r.is_finite().then_some(r)
+    }
+
+    /// Any finite value, not always normalised: what the printing and the sum take.
+    fn finite() -> impl Strategy<Value = LongDouble> {
+        (any::<bool>(), any::<u64>(), -300i64..300)
+            .prop_map(|(neg, mant, exp)| LongDouble::Finite { neg, mant, exp })
+    }
+
+    /// A 64-bit head with `s` more bits below it that are exactly half a unit, or
+    /// just above or below it: the cases where ties to even and the sticky bit decide.
+    fn near_half() -> impl Strategy<Value = BigUint> {
+        (any::<u64>(), 1usize..140, 0u8..3).prop_map(|(head, s, which)| {
+            let half = BigUint::from(1u8) << (s - 1);
+            let low = match which {
+                0 => half,
+                1 => half + 1u8,
+                _ => half - 1u8,
+            };
+            (BigUint::from(head | 1 << 63) << s) + low
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn round_agrees_with_the_big_integer_rounding(
+            neg: bool,
+            words in prop::collection::vec(any::<u64>(), 1..6),
+            e2 in -16600i64..16400,
+            sticky: bool,
+        ) {
+            let n = BigUint::new(words.iter().flat_map(|w| [*w as u32, (*w >> 32) as u32]).collect());
+            // `sticky` needs 66 significant bits, as the callers guarantee.
+            let sticky = sticky && n.bits() >= 66;
+            prop_assert_eq!(round(neg, &n, e2, sticky), reference_round(neg, &n, e2, sticky));
+        }
+
+        #[test]
+        fn round_agrees_near_half_a_unit(
+            neg: bool,
+            n in near_half(),
+            e2 in prop_oneof![-16600i64..-16300, -200i64..200],
+            sticky: bool,
+        ) {
+            prop_assert_eq!(round(neg, &n, e2, sticky), reference_round(neg, &n, e2, sticky));
+        }
+
+        /// The 128-bit path where it applies, the big one elsewhere, as one value.
+        #[test]
+        fn small_decimals_agree_with_big_ones(
+            neg: bool,
+            digits in "[1-9][0-9]{0,24}",
+            k in -25i64..=25,
+        ) {
+            let big = decimal_big(neg, &BigUint::parse_bytes(digits.as_bytes(), 10).unwrap(), k);
+            let small = decimal_small(neg, digits.as_bytes(), k);
+            prop_assert!(small.is_none() || small == Some(big));
+            prop_assert_eq!(small.is_some(), digits.len() <= 19 && (-18..=19).contains(&k));
+        }
+
+        #[test]
+        fn sums_agree_with_big_sums(a in finite(), b in finite()) {
+            prop_assert_eq!(a.checked_add(b), reference_add(a, b));
+        }
+
+        /// Exponents about a word apart, where the sum leaves 128 bits.
+        #[test]
+        fn sums_agree_near_the_word_gap(
+            na: bool,
+            nb: bool,
+            ma: u64,
+            mb: u64,
+            e in -100i64..100,
+            gap in 56i64..72,
+        ) {
+            let a = LongDouble::Finite { neg: na, mant: ma | 1 << 63, exp: e + gap };
+            let b = LongDouble::Finite { neg: nb, mant: mb, exp: e };
+            prop_assert_eq!(a.checked_add(b), reference_add(a, b));
+            prop_assert_eq!(b.checked_add(a), reference_add(b, a));
+        }
+
+        #[test]
+        fn printing_agrees_with_big_printing(v in finite()) {
+            prop_assert_eq!(v.to_human(), reference_human(&v));
+        }
+
+        /// An odd mantissa 18 bits below the point is an exact tie at the 17th decimal.
+        #[test]
+        fn printing_agrees_on_ties(neg: bool, mant: u64, exp in -140i64..-1) {
+            let v = LongDouble::Finite { neg, mant: mant | 1, exp };
+            prop_assert_eq!(v.to_human(), reference_human(&v));
+        }
+    }
 
     fn ld(s: &str) -> LongDouble {
         LongDouble::parse(s.as_bytes()).unwrap_or_else(|| panic!("{s} should parse"))
