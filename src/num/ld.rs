@@ -154,19 +154,11 @@ impl LongDouble {
         } else {
             // The value times 10^17 (below 2^121), rounded to an integer, ties to even.
             // Below 2^-64 (a shift of 128 or more) that is 0.
-            let shift = (-exp) as u32;
-            let n = u128::from(mant) * 10u128.pow(DECIMALS);
-            let q = match (n.checked_shr(shift), 1u128.checked_shl(shift - 1)) {
-                (Some(q), Some(half)) => {
-                    let rem = n & ((half << 1) - 1);
-                    match rem.cmp(&half) {
-                        Ordering::Greater => q + 1,
-                        Ordering::Equal if q & 1 == 1 => q + 1,
-                        _ => q,
-                    }
-                }
-                _ => 0,
-            };
+            let q = shift_round(
+                u128::from(mant) * 10u128.pow(DECIMALS),
+                (-exp) as u32,
+                false,
+            );
             let digits = format!("{:0>width$}", q.to_string(), width = DECIMALS as usize + 1);
             let (int, frac) = digits.split_at(digits.len() - DECIMALS as usize);
             let frac = frac.trim_end_matches('0');
@@ -222,31 +214,13 @@ fn round_small(neg: bool, n: u128, e2: i64, sticky: bool) -> LongDouble {
         (n << (-drop)) as u64
     } else {
         // At most 64 bits remain after dropping `drop` (all of them for subnormals
-        // far below the range).
-        let drop = drop as u32;
-        let q = n.checked_shr(drop).unwrap_or(0) as u64;
-        let up = match 1u128.checked_shl(drop - 1) {
-            Some(half) => {
-                let rem = n & ((half << 1).wrapping_sub(1));
-                match rem.cmp(&half) {
-                    Ordering::Greater => true,
-                    Ordering::Less => false,
-                    Ordering::Equal => sticky || q & 1 == 1,
-                }
-            }
-            // Half a unit is 2^128 or more, above any remainder.
-            None => false,
-        };
-        if up {
-            match q.checked_add(1) {
-                Some(m) => m,
-                None => {
-                    exp += 1;
-                    1 << 63
-                }
-            }
+        // far below the range); rounding up may carry into a 65th.
+        let m = shift_round(n, drop as u32, sticky);
+        if m >> 64 != 0 {
+            exp += 1;
+            1 << 63
         } else {
-            q
+            m as u64
         }
     };
     if exp > MAX_EXP {
@@ -262,6 +236,23 @@ fn round_small(neg: bool, n: u128, e2: i64, sticky: bool) -> LongDouble {
         exp -= lz;
     }
     LongDouble::Finite { neg, mant, exp }
+}
+
+/// `n / 2^shift` (`shift` at least 1) rounded to nearest, ties to even; `sticky` says
+/// that the exact value has a nonzero fraction below `n`'s lowest bit.
+fn shift_round(n: u128, shift: u32, sticky: bool) -> u128 {
+    let q = n.checked_shr(shift).unwrap_or(0);
+    // Half a unit of 2^128 or more is above any remainder.
+    let Some(half) = 1u128.checked_shl(shift - 1) else {
+        return q;
+    };
+    let rem = n & (half << 1).wrapping_sub(1);
+    let up = match rem.cmp(&half) {
+        Ordering::Greater => true,
+        Ordering::Less => false,
+        Ordering::Equal => sticky || q & 1 == 1,
+    };
+    q + u128::from(up)
 }
 
 fn to_u128(n: &BigUint) -> u128 {
