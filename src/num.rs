@@ -160,24 +160,22 @@ fn fmt_g_general(v: f64, prec: usize) -> String {
     if v < 0.0 {
         out.push('-');
     }
-    if exp < -4 || exp >= prec as i32 {
-        let (first, rest) = digits.split_at(1);
-        out.push_str(first);
-        let rest = rest.trim_end_matches('0');
-        if !rest.is_empty() {
-            out.push('.');
-            out.push_str(rest);
-        }
-        let sign = if exp < 0 { '-' } else { '+' };
-        out.push_str(&format!("e{sign}{:02}", exp.unsigned_abs()));
-    } else if exp >= 0 {
-        let (int, frac) = digits.split_at(exp as usize + 1);
+    // The digits before the point, then the others without trailing zeros.
+    let push_point = |out: &mut String, at: usize| {
+        let (int, frac) = digits.split_at(at);
         out.push_str(int);
         let frac = frac.trim_end_matches('0');
         if !frac.is_empty() {
             out.push('.');
             out.push_str(frac);
         }
+    };
+    if exp < -4 || exp >= prec as i32 {
+        push_point(&mut out, 1);
+        let sign = if exp < 0 { '-' } else { '+' };
+        out.push_str(&format!("e{sign}{:02}", exp.unsigned_abs()));
+    } else if exp >= 0 {
+        push_point(&mut out, exp as usize + 1);
     } else {
         out.push_str("0.");
         out.extend(std::iter::repeat_n('0', exp.unsigned_abs() as usize - 1));
@@ -189,8 +187,8 @@ fn fmt_g_general(v: f64, prec: usize) -> String {
 /// `%.<prec>g` of a double whose exact decimal value has at most `prec` digits and
 /// no exponent: a whole number below 10^prec, or a multiple of 2^-10 below
 /// 10^(prec-10) (timestamps, counters, halves and quarters: most scores). Its digits
-/// are the value's own, so they are written directly; the general path formats
-/// twice. `None` for every other value.
+/// are the value's own, so they are written directly, without the general path's
+/// `{:e}` formatting. `None` for every other value.
 fn fmt_g_exact(v: f64, prec: usize) -> Option<String> {
     const FRACTION_BITS: u32 = 10;
     let a = v.abs();
